@@ -1,0 +1,1 @@
+"""The eCRF application: forms, commands, HTTP API, accounts, exports and the CLI."""

@@ -1,0 +1,55 @@
+"""Engines for the two supported databases, configured for an append-only log.
+
+SQLite: WAL journal, full fsync on commit, and write transactions opened with
+``BEGIN IMMEDIATE`` so that writers queue instead of failing on lock upgrade.
+PostgreSQL: psycopg 3.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+WRITE = {"sqlite_begin": "IMMEDIATE"}
+
+
+def normalise_url(url: str) -> str:
+    """Route plain ``postgresql://`` URLs to the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine for ``url`` with the settings the store relies on."""
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        connect_args = {"timeout": 30, **kwargs.pop("connect_args", {})}
+        engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def is_postgres(engine: Engine) -> bool:
+    """Tell whether the engine talks to PostgreSQL."""
+    return engine.dialect.name == "postgresql"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")

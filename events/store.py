@@ -1,0 +1,242 @@
+"""The append-only event store.
+
+Writers are serialised (PostgreSQL: ``LOCK TABLE events IN EXCLUSIVE MODE``; SQLite:
+``BEGIN IMMEDIATE``), so each append reads the chain head, numbers its events head+1 ...
+and links their hashes while nobody else can. Positions therefore commit in order and
+without gaps, which lets a reader poll ``read_all(after=checkpoint)`` and never miss an
+event (docs/event-store.md says why a table lock rather than a high-water mark).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from events.context import current_metadata
+from events.encoding import GENESIS_HASH, canonical_json, event_hash
+from events.engine import WRITE, is_postgres
+from events.errors import ConcurrencyError, IdempotencyKeyReused
+from events.model import NewEvent, RecordedEvent
+from events.signals import events_committed
+from events.tables import events as T
+from events.upcasting import Upcasters
+
+_COLUMNS = (
+    T.c.position, T.c.stream_id, T.c.stream_version, T.c.type, T.c.schema_version,
+    T.c.data, T.c["metadata"], T.c.recorded_at, T.c.hash,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The last event of the log: an inspector notes it to prove later that nothing before changed."""
+
+    position: int
+    hash: str
+    recorded_at: datetime | None
+
+
+class EventStore:
+    """Append to and read from the event log through one SQLAlchemy engine."""
+
+    def __init__(self, engine: Engine, upcasters: Upcasters | None = None) -> None:
+        self.engine = engine
+        self.upcasters = upcasters or Upcasters()
+        self._postgres = is_postgres(engine)
+
+    # -- writing -------------------------------------------------------------------------
+    def append(
+        self,
+        stream_id: str,
+        new_events: Sequence[NewEvent],
+        *,
+        expected_version: int | None,
+        idempotency_key: str | None = None,
+    ) -> list[RecordedEvent]:
+        """Append events to a stream atomically and return them as recorded.
+
+        ``expected_version`` is the stream version the caller decided on (0: the stream must
+        not exist yet; None: no check). Raises ConcurrencyError when the stream moved, and
+        IdempotencyKeyReused (carrying the first result) when the key was seen before.
+        """
+        if not new_events:
+            raise ValueError("append needs at least one event")
+        stamp = current_metadata()
+        with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+            if self._postgres:
+                conn.exec_driver_sql("LOCK TABLE events IN EXCLUSIVE MODE")
+            if idempotency_key is not None:
+                earlier = self._by_idempotency_key(conn, idempotency_key)
+                if earlier:
+                    raise IdempotencyKeyReused(idempotency_key, earlier)
+            version = self._stream_version(conn, stream_id)
+            if expected_version is not None and version != expected_version:
+                raise ConcurrencyError(stream_id, expected_version, version)
+            head = self._head(conn)
+            recorded = self._number_and_link(stream_id, version, head, new_events, stamp)
+            rows = [self._row(e) for e in recorded]
+            if idempotency_key is not None:
+                rows[0]["idempotency_key"] = idempotency_key
+            conn.execute(T.insert(), rows)
+        events_committed.send(self, events=recorded)
+        return recorded
+
+    @staticmethod
+    def _number_and_link(
+        stream_id: str,
+        version: int,
+        head: Head | None,
+        new_events: Sequence[NewEvent],
+        stamp: dict[str, Any],
+    ) -> list[RecordedEvent]:
+        position = head.position if head else 0
+        prev_hash = head.hash if head else GENESIS_HASH
+        now = datetime.now(UTC)
+        if head and head.recorded_at and head.recorded_at > now:
+            now = head.recorded_at  # recorded_at never runs backwards along the log
+        recorded = []
+        for offset, new in enumerate(new_events, start=1):
+            meta = {**stamp, **new.metadata}
+            fields = dict(
+                position=position + offset,
+                stream_id=stream_id,
+                stream_version=version + offset,
+                type=new.type,
+                schema_version=new.schema_version,
+                data=new.data,
+                metadata=meta,
+                recorded_at=now,
+            )
+            prev_hash = event_hash(prev_hash, **fields)
+            recorded.append(RecordedEvent(**fields, hash=prev_hash))
+        return recorded
+
+    @staticmethod
+    def _row(event: RecordedEvent) -> dict[str, Any]:
+        return {
+            "position": event.position,
+            "stream_id": event.stream_id,
+            "stream_version": event.stream_version,
+            "type": event.type,
+            "schema_version": event.schema_version,
+            "data": canonical_json(event.data),
+            "metadata": canonical_json(event.metadata),
+            "recorded_at": event.recorded_at,
+            "hash": event.hash,
+            "idempotency_key": None,
+        }
+
+    # -- reading -------------------------------------------------------------------------
+    def read_stream(self, stream_id: str, *, up_to_position: int | None = None
+                    ) -> list[RecordedEvent]:
+        """Return a stream's events in version order, optionally only those up to a position."""
+        query = sa.select(*_COLUMNS).where(T.c.stream_id == stream_id)
+        if up_to_position is not None:
+            query = query.where(T.c.position <= up_to_position)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(T.c.stream_version)).all()
+        return [self._decode(row) for row in rows]
+
+    def read_all(self, after: int = 0, limit: int | None = None, *,
+                 types: Iterable[str] | None = None) -> list[RecordedEvent]:
+        """Return events with a position greater than ``after``, in position order."""
+        query = sa.select(*_COLUMNS).where(T.c.position > after)
+        if types is not None:
+            query = query.where(T.c.type.in_(list(types)))
+        query = query.order_by(T.c.position)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [self._decode(row) for row in rows]
+
+    def iter_all(self, after: int = 0, batch: int = 5000) -> Iterator[RecordedEvent]:
+        """Yield every event after a position, reading in batches to bound memory."""
+        while True:
+            page = self.read_all(after, batch)
+            yield from page
+            if len(page) < batch:
+                return
+            after = page[-1].position
+
+    def stream_version(self, stream_id: str) -> int:
+        """Return the version of a stream (0 when it does not exist)."""
+        with self.engine.connect() as conn:
+            return self._stream_version(conn, stream_id)
+
+    def head(self) -> Head | None:
+        """Return the last event's position and hash, or None for an empty log."""
+        with self.engine.connect() as conn:
+            return self._head(conn)
+
+    def position_at(self, moment: datetime) -> int:
+        """Return the last position recorded at or before ``moment`` (0 when none)."""
+        query = sa.select(sa.func.max(T.c.position)).where(T.c.recorded_at <= moment)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar() or 0
+
+    def count(self) -> int:
+        """Return the number of events in the log."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(T)).scalar_one()
+
+    def find_idempotent(self, key: str) -> list[RecordedEvent]:
+        """Return the first event appended under an idempotency key (empty when unseen)."""
+        with self.engine.connect() as conn:
+            return self._by_idempotency_key(conn, key)
+
+    def stream_ids(self, first_event_type: str) -> list[str]:
+        """Return the ids of the streams that start with an event of this type."""
+        query = (sa.select(T.c.stream_id)
+                 .where(T.c.type == first_event_type, T.c.stream_version == 1)
+                 .order_by(T.c.position))
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _by_idempotency_key(self, conn: sa.Connection, key: str) -> list[RecordedEvent]:
+        """Return the first event of the append made under ``key`` (the one carrying the key)."""
+        first = conn.execute(sa.select(*_COLUMNS).where(T.c.idempotency_key == key)).first()
+        return [] if first is None else [self._decode(first)]
+
+    @staticmethod
+    def _stream_version(conn: sa.Connection, stream_id: str) -> int:
+        query = sa.select(sa.func.max(T.c.stream_version)).where(T.c.stream_id == stream_id)
+        return conn.execute(query).scalar() or 0
+
+    @staticmethod
+    def _head(conn: sa.Connection) -> Head | None:
+        row = conn.execute(
+            sa.select(T.c.position, T.c.hash, T.c.recorded_at)
+            .order_by(T.c.position.desc()).limit(1)
+        ).first()
+        if row is None:
+            return None
+        return Head(row.position, row.hash, _utc(row.recorded_at))
+
+    def _decode(self, row: sa.Row) -> RecordedEvent:
+        version, data = row.schema_version, json.loads(row.data)
+        if self.upcasters:
+            version, data = self.upcasters.upcast(row.type, version, data)
+        return RecordedEvent(
+            position=row.position,
+            stream_id=row.stream_id,
+            stream_version=row.stream_version,
+            type=row.type,
+            schema_version=version,
+            data=data,
+            metadata=json.loads(row.metadata),
+            recorded_at=_utc(row.recorded_at),
+            hash=row.hash,
+        )
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every stored moment is UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

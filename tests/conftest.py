@@ -1,0 +1,72 @@
+"""Shared fixtures: every test gets its own real database, on SQLite and on PostgreSQL.
+
+Each test runs against a new SQLite file or a new PostgreSQL schema, migrated with Alembic.
+No fixture updates or deletes an event: a finished test's database is discarded whole.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from ecrf.schema import upgrade
+from events import EventStore, make_engine
+
+POSTGRES_URL = os.environ.get(
+    "ECRF_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+ENGINES = ("sqlite", "postgresql")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        default=os.environ.get("ECRF_TEST_DB", ",".join(ENGINES)),
+        help="comma-separated databases to run the database tests on (sqlite,postgresql)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db_kind" in metafunc.fixturenames:
+        kinds = [k for k in metafunc.config.getoption("--db").split(",") if k]
+        unknown = set(kinds) - set(ENGINES)
+        if unknown:
+            raise pytest.UsageError(f"unknown --db value(s): {sorted(unknown)}")
+        metafunc.parametrize("db_kind", kinds, scope="function")
+
+
+@pytest.fixture
+def database_url(db_kind: str, tmp_path) -> Iterator[tuple[str, dict]]:
+    """Yield (url, connect_args) of a fresh, migrated database of the requested kind."""
+    if db_kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ecrf.db'}", {}
+        return
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = make_engine(POSTGRES_URL, poolclass=sa.pool.NullPool)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        yield POSTGRES_URL, {"options": f"-c search_path={schema}"}
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: tuple[str, dict]) -> Iterator[Engine]:
+    url, connect_args = database_url
+    engine = make_engine(url, connect_args=connect_args)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def store(engine: Engine) -> EventStore:
+    return EventStore(engine)
