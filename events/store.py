@@ -35,7 +35,7 @@ _COLUMNS = (
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """The last event of the log: an inspector notes it to prove later that nothing before changed."""
+    """The last event of the log: noted by an inspector to prove later nothing before changed."""
 
     position: int
     hash: str

@@ -20,7 +20,6 @@ from events import (
 from events.upcasting import Upcasters
 
 
-
 def recorded(n: int, kind: str = "PlateletCountRecorded") -> list[NewEvent]:
     return [NewEvent(kind, {"platelets": 10 + i, "visit": "D7"}) for i in range(n)]
 
