@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
 _metadata: ContextVar[dict[str, Any]] = ContextVar("event_metadata", default={})  # noqa: B039
@@ -23,3 +23,13 @@ def event_metadata(**values: Any) -> Iterator[None]:
         yield
     finally:
         _metadata.reset(token)
+
+
+def push_metadata(**values: Any) -> Token[dict[str, Any]]:
+    """Add values for the rest of this context (e.g. one web request); undo with pop_metadata."""
+    return _metadata.set({**_metadata.get(), **values})
+
+
+def pop_metadata(token: Token[dict[str, Any]]) -> None:
+    """Undo a push_metadata."""
+    _metadata.reset(token)

@@ -12,8 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher, profiles
 from sqlalchemy.engine import Engine
 
+from ecrf.accounts.service import use_password_hasher
 from ecrf.schema import upgrade
 from events import EventStore, make_engine
 
@@ -21,6 +23,8 @@ POSTGRES_URL = os.environ.get(
     "ECRF_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 ENGINES = ("sqlite", "postgresql")
+
+use_password_hasher(PasswordHasher.from_parameters(profiles.CHEAPEST))  # speed, not security
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

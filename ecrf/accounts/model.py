@@ -1,0 +1,56 @@
+"""A user account as folded from its stream ``user:<username>``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from events import RecordedEvent
+
+ROLES = ("site_staff", "investigator", "monitor", "data_manager", "auditor", "system")
+ALL_SITES = "*"
+
+
+def user_stream(username: str) -> str:
+    """Name the stream that holds one user's account events."""
+    return f"user:{username}"
+
+
+@dataclass
+class User:
+    """The current state of an account; ``sites`` may hold ALL_SITES for a trial-wide role."""
+
+    username: str
+    role: str
+    sites: tuple[str, ...]
+    full_name: str
+    password_hash: str = field(repr=False, default="")
+    active: bool = True
+    version: int = 0
+
+    def sees_site(self, site_id: str) -> bool:
+        """Tell whether this user may see subjects of a site."""
+        return ALL_SITES in self.sites or site_id in self.sites
+
+
+def fold_user(events: Iterable[RecordedEvent]) -> User | None:
+    """Rebuild an account from its events (None when the stream is empty)."""
+    user: User | None = None
+    for event in events:
+        data = event.data
+        if event.type == "UserCreated":
+            user = User(data["username"], data["role"], tuple(data["sites"]),
+                        data.get("full_name") or data["username"], data["password_hash"])
+        elif user is None:
+            continue
+        elif event.type == "PasswordChanged":
+            user.password_hash = data["password_hash"]
+        elif event.type == "UserRoleChanged":
+            user.role = data["role"]
+        elif event.type == "UserSitesChanged":
+            user.sites = tuple(data["sites"])
+        elif event.type == "UserDeactivated":
+            user.active = False
+        if user is not None:
+            user.version = event.stream_version
+    return user

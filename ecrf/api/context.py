@@ -1,0 +1,111 @@
+"""Per-request plumbing: the services, the authenticated user, and common query arguments."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import current_app, g, request
+
+from ecrf.accounts.model import User
+from ecrf.accounts.service import Tokens, load_user
+from ecrf.errors import BadRequest, Unauthenticated
+from events import EventStore
+from events.context import pop_metadata, push_metadata
+from projections.trial_config import TrialConfig
+
+
+@dataclass
+class Services:
+    """What the views need, built once per app."""
+
+    store: EventStore
+    tokens: Tokens
+    trial: TrialConfig
+
+
+def services() -> Services:
+    return current_app.extensions["ecrf"]
+
+
+def current_user() -> User:
+    """Return the user named by the bearer token, or refuse with 401."""
+    if "user" in g:
+        return g.user
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("missing_token", "send 'Authorization: Bearer <token>'")
+    username = services().tokens.username(token.strip())
+    user = load_user(services().store, username)
+    if user is None or not user.active:
+        raise Unauthenticated("invalid_token", "the account of this token is not active")
+    g.user = user
+    g.metadata_token = push_metadata(actor=user.username, role=user.role)
+    return user
+
+
+def begin_request() -> None:
+    """Give every request an id and stamp it, with the client, on the events it appends."""
+    g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    g.base_metadata_token = push_metadata(
+        request_id=g.request_id, client=(request.user_agent.string or "unknown")[:200])
+
+
+def end_request(_error: BaseException | None = None) -> None:
+    for name in ("metadata_token", "base_metadata_token"):
+        token = g.pop(name, None)
+        if token is not None:
+            pop_metadata(token)
+
+
+def json_body() -> Any:
+    """Return the parsed JSON body, or refuse with 400 when it is not JSON."""
+    body = request.get_json(silent=True)
+    if body is None:
+        raise BadRequest("invalid_json", "the request body must be JSON")
+    return body
+
+
+def if_match() -> int | None:
+    """Read the stream version a client based its write on (``If-Match: 3`` or ``"3"``)."""
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        return None
+    try:
+        return int(raw.strip().strip('"').removeprefix("W/").strip('"'))
+    except ValueError:
+        raise BadRequest("invalid_if_match",
+                         "If-Match must carry the casebook's stream version") from None
+
+
+def idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= 100:
+        raise BadRequest("invalid_idempotency_key", "Idempotency-Key must be 1-100 characters")
+    return key
+
+
+def as_of_position() -> int | None:
+    """Resolve ``?position=n`` or ``?as_of=<datetime with offset>`` to a log position."""
+    position, as_of = request.args.get("position"), request.args.get("as_of")
+    if position is not None and as_of is not None:
+        raise BadRequest("ambiguous_as_of", "give either as_of or position, not both",
+                         {"as_of": ["not with position"]})
+    if position is not None:
+        if not position.isdigit():
+            raise BadRequest("invalid_position", "position must be a non-negative integer",
+                             {"position": ["not a non-negative integer"]})
+        return int(position)
+    if as_of is not None:
+        try:
+            moment = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise BadRequest("invalid_as_of", "as_of must be an ISO 8601 date-time with offset",
+                             {"as_of": ["e.g. 2026-03-01T12:00:00Z"]})
+        return services().store.position_at(moment)
+    return None

@@ -1,0 +1,57 @@
+"""One error shape for the whole API: ``{"error": {"code", "message", "fields"?}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from ecrf.errors import STATUS_BY_KIND, Rejected
+
+log = logging.getLogger("ecrf.api")
+
+
+def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict:
+    """Build the one error document every failing request returns."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return {"error": error}
+
+
+class EcrfApi(Api):
+    """flask-smorest's Api with its HTTP errors rendered in the project's error shape."""
+
+    def handle_http_exception(self, error: HTTPException):  # type: ignore[override]
+        data = getattr(error, "data", None) or {}
+        fields = None
+        if "messages" in data:  # webargs: {"json": {field: [messages]}}
+            messages = data["messages"]
+            fields = {k: v for location in messages.values() for k, v in location.items()}
+        code = {422: "validation_failed"}.get(error.code or 500, _snake(error.name))
+        return jsonify(error_body(code, error.description or error.name, fields)), error.code
+
+
+def register(app: Flask) -> None:
+    """Map the application's refusals and any unexpected failure to the error shape."""
+
+    @app.errorhandler(Rejected)
+    def _rejected(error: Rejected):
+        return jsonify(error_body(error.code, error.message, error.fields)), STATUS_BY_KIND[
+            error.kind]
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        if isinstance(error, HTTPException):  # pragma: no cover - handled by EcrfApi
+            raise error
+        log.exception("unhandled error")
+        return jsonify(error_body("internal_error",
+                                  "the server failed to process the request; nothing was "
+                                  "recorded unless a result was returned")), 500
+
+
+def _snake(name: str) -> str:
+    return name.lower().replace(" ", "_").replace("'", "")

@@ -1,0 +1,34 @@
+"""Request and response schemas of the API's own (non-form) payloads, for parsing and OpenAPI."""
+
+from marshmallow import Schema, fields, validate
+
+
+class TokenRequestSchema(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+
+
+class TokenSchema(Schema):
+    access_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+
+
+class OutcomeSchema(Schema):
+    subject_id = fields.String()
+    entry_id = fields.String(allow_none=True)
+    position = fields.Integer()
+    stream_version = fields.Integer()
+
+
+class CorrectionSchema(Schema):
+    changes = fields.Dict(required=True, metadata={"description": "field -> new value"})
+    reason = fields.String(required=True)
+
+
+class VoidSchema(Schema):
+    reason = fields.String(required=True)
+
+
+class ErrorSchema(Schema):
+    error = fields.Dict(metadata={"description": "{code, message, fields?}"})

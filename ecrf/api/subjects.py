@@ -1,0 +1,69 @@
+"""Subjects: registration, the list, the casebook and the raw history."""
+
+from flask_smorest import Blueprint
+
+from ecrf.api.context import (
+    as_of_position,
+    current_user,
+    idempotency_key,
+    json_body,
+    services,
+)
+from ecrf.api.schemas import OutcomeSchema
+from ecrf.commands.forms import register_subject
+from ecrf.commands.subjects import load_casebook
+from ecrf.forms.registry import FORMS
+from ecrf.permissions import require
+from projections.casebook import REGISTRATION, fold_casebook
+
+blp = Blueprint("subjects", __name__, url_prefix="/api/v1/subjects",
+                description="Subjects and their casebooks")
+
+
+@blp.route("", methods=["POST"])
+@blp.doc(requestBody={"required": True, "content": {
+    "application/json": {"schema": FORMS["registration"].schema}}})
+@blp.response(201, OutcomeSchema)
+def register():
+    """Register a subject (the registration form); creates the subject's stream."""
+    outcome = register_subject(services().store, current_user(), json_body(),
+                               idempotency_key=idempotency_key())
+    return outcome, 200 if outcome.replayed else 201
+
+
+@blp.route("", methods=["GET"])
+def list_subjects():
+    """List the subjects of the caller's sites with their status."""
+    user = current_user()
+    require(user.role, "subject.list")
+    store = services().store
+    rows = []
+    for subject_id in store.stream_ids(REGISTRATION):
+        book = fold_casebook(store.read_stream(subject_id))
+        if book is not None and user.sees_site(book.site_id):
+            rows.append({"subject_id": book.subject_id, "site_id": book.site_id,
+                         "status": book.status, "stream_version": book.version})
+    return {"subjects": rows}
+
+
+@blp.route("/<subject_id>", methods=["GET"])
+def casebook(subject_id: str):
+    """Return the casebook: every entry with its current values and version history."""
+    user = current_user()
+    require(user.role, "subject.read")
+    book = load_casebook(services().store, user, subject_id, up_to_position=as_of_position())
+    return book.to_dict()
+
+
+@blp.route("/<subject_id>/history", methods=["GET"])
+def history(subject_id: str):
+    """Return the subject's events in order, envelope and payload, as recorded."""
+    user = current_user()
+    require(user.role, "subject.read")
+    store = services().store
+    load_casebook(store, user, subject_id)
+    return {"subject_id": subject_id, "events": [
+        {"position": e.position, "stream_version": e.stream_version, "type": e.type,
+         "schema_version": e.schema_version, "data": e.data, "metadata": e.metadata,
+         "recorded_at": e.recorded_at.isoformat(), "hash": e.hash}
+        for e in store.read_stream(subject_id)]}

@@ -1,0 +1,50 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from ecrf.accounts.service import Tokens
+from ecrf.api import audit, auth, entries, errors, forms, subjects
+from ecrf.api.context import Services, begin_request, end_request
+from ecrf.config import from_environment
+from events import EventStore, make_engine
+from projections.trial_config import DEFAULT_TRIAL
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: configuration, event store, API blueprints and the error shape."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(from_environment(app.instance_path))
+    app.config.update(
+        API_TITLE="eCRF: CAR-T in chronic or refractory ITP",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        JSON_SORT_KEYS=False,
+    )
+    if test_config:
+        app.config.update(test_config)
+    engine = app.config.get("ENGINE") or make_engine(
+        app.config["DATABASE_URL"], **app.config.get("ENGINE_OPTIONS", {}))
+    app.extensions["ecrf"] = Services(
+        store=EventStore(engine),
+        tokens=Tokens(app.config["SECRET_KEY"], app.config["TOKEN_TTL_SECONDS"]),
+        trial=app.config.get("TRIAL", DEFAULT_TRIAL),
+    )
+    api = errors.EcrfApi(app, spec_kwargs={"security": [{"bearerAuth": []}]})
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    for blueprint in (auth.blp, subjects.blp, forms.blp, entries.blp, audit.blp):
+        api.register_blueprint(blueprint)
+    forms.register_fallback(app)
+    errors.register(app)
+    app.before_request(begin_request)
+    app.teardown_request(end_request)
+    logging.getLogger("ecrf").setLevel(logging.INFO)
+    return app

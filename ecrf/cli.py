@@ -1,0 +1,127 @@
+"""The `ecrf` command: serve, migrate, manage users, verify the chain, seed the demo."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+
+import click
+
+from ecrf.accounts.service import create_user, load_user
+from ecrf.app import create_app
+from ecrf.errors import Rejected
+from ecrf.permissions import matrix
+from ecrf.schema import upgrade
+from events import EventStore, event_metadata, verify_chain
+
+DEMO_PASSWORD = "demo-password-1"
+DEMO_USERS = (
+    ("demo.staff", "site_staff", ["SITE-01"], "Sam Staff"),
+    ("demo.investigator", "investigator", ["SITE-01"], "Dr Ivy Investigator"),
+    ("demo.monitor", "monitor", ["SITE-01"], "Mo Monitor"),
+    ("demo.dm", "data_manager", ["*"], "Dana Manager"),
+    ("demo.auditor", "auditor", ["*"], "Audrey Auditor"),
+)
+
+
+def _store() -> EventStore:
+    return create_app().extensions["ecrf"].store
+
+
+def _as_cli():
+    return event_metadata(actor=f"cli:{getpass.getuser()}", role="system", client="ecrf-cli")
+
+
+@click.group()
+def main() -> None:
+    """Event-sourced eCRF for the CAR-T ITP trial."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+def serve(host: str, port: int, threads: int) -> None:
+    """Serve the API with waitress (a production WSGI server)."""
+    from waitress import serve as waitress_serve
+
+    app = create_app()
+    upgrade(app.extensions["ecrf"].store.engine)
+    click.echo(f"eCRF API on http://{host}:{port}/api/v1 (OpenAPI UI: /api/v1/docs)")
+    waitress_serve(app, host=host, port=port, threads=threads, ident="ecrf")
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the Alembic migrations."""
+    upgrade(_store().engine)
+    click.echo("database is at the latest schema")
+
+
+@main.group()
+def user() -> None:
+    """User accounts."""
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--role", required=True)
+@click.option("--site", "sites", multiple=True, required=True, help="repeat; '*' for all")
+@click.option("--full-name", default=None)
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+def user_create(username: str, role: str, sites: tuple[str, ...], full_name: str | None,
+                password_stdin: bool) -> None:
+    """Create an account."""
+    password = (sys.stdin.readline().rstrip("\n") if password_stdin
+                else click.prompt("password", hide_input=True, confirmation_prompt=True))
+    store = _store()
+    upgrade(store.engine)
+    try:
+        with _as_cli():
+            created = create_user(store, username, password, role, list(sites), full_name)
+    except Rejected as refused:
+        raise click.ClickException(f"{refused.message}: {refused.fields or ''}") from None
+    click.echo(f"created {created.username} ({created.role}) at {', '.join(created.sites)}")
+
+
+@main.command()
+def verify() -> None:
+    """Check the hash chain; exit status 1 and the position when a link is broken."""
+    report = verify_chain(_store().engine)
+    if report.ok:
+        click.echo(f"chain OK: {report.checked} events, head position {report.head_position}, "
+                   f"head hash {report.head_hash}")
+        return
+    click.echo(f"chain BROKEN at position {report.first_broken_position}: {report.problem} "
+               f"({report.checked} events verified before it)", err=True)
+    sys.exit(1)
+
+
+@main.command()
+def permissions() -> None:
+    """Print the permission matrix (action x role)."""
+    rows = matrix()
+    roles = list(rows[0][1]) if rows else []
+    click.echo("action".ljust(22) + "".join(r.ljust(14) for r in roles))
+    for action, allowed in rows:
+        click.echo(action.ljust(22) + "".join(("yes" if allowed[r] else "-").ljust(14)
+                                              for r in roles))
+
+
+@main.command()
+def demo() -> None:
+    """Create the schema and the demo accounts (one per role), and print how to log in."""
+    store = _store()
+    upgrade(store.engine)
+    with _as_cli():
+        for username, role, sites, name in DEMO_USERS:
+            if load_user(store, username) is None:
+                create_user(store, username, DEMO_PASSWORD, role, sites, name)
+    click.echo(f"demo accounts (password for all: {DEMO_PASSWORD}):")
+    for username, role, sites, _ in DEMO_USERS:
+        click.echo(f"  {username:<20} {role:<14} sites {', '.join(sites)}")

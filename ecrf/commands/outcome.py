@@ -1,0 +1,23 @@
+"""What a successful command returns to its caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from events import RecordedEvent
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The appended (or, on a retried request, the first) event's identifiers."""
+
+    subject_id: str
+    entry_id: str | None
+    position: int
+    stream_version: int
+    replayed: bool = False
+
+    @classmethod
+    def of(cls, event: RecordedEvent, *, replayed: bool = False) -> Outcome:
+        return cls(event.stream_id, event.data.get("entry_id"), event.position,
+                   event.stream_version, replayed)

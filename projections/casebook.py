@@ -1,0 +1,175 @@
+"""The casebook fold: a subject's entries with corrections applied, as of any position.
+
+A pure function over recorded events: no database, no Flask. Form events carry
+``{"entry_id", "form", "values", "derived"?}``; ``EntryCorrected`` carries
+``{"entry_id", "changes", "reason"}`` and ``EntryVoided`` ``{"entry_id", "reason"}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from events import RecordedEvent
+
+REGISTRATION = "SubjectRegistered"
+CORRECTED = "EntryCorrected"
+VOIDED = "EntryVoided"
+
+
+@dataclass(frozen=True)
+class EntryVersion:
+    """One step of an entry's history: the original submission or a correction or a void."""
+
+    kind: str  # original, correction, void
+    position: int
+    values: dict[str, Any]  # the whole entry after this step
+    changes: dict[str, Any]
+    reason: str | None
+    actor: str | None
+    role: str | None
+    recorded_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "position": self.position, "changes": self.changes,
+            "reason": self.reason, "actor": self.actor, "role": self.role,
+            "recorded_at": self.recorded_at.isoformat(),
+        }
+
+
+@dataclass
+class Entry:
+    """One form entry: its current values and every version it went through."""
+
+    entry_id: str
+    form: str
+    event_type: str
+    values: dict[str, Any]
+    derived: dict[str, Any]
+    position: int
+    recorded_at: datetime
+    versions: list[EntryVersion] = field(default_factory=list)
+    voided: bool = False
+    void_reason: str | None = None
+
+    @property
+    def visit(self) -> str | None:
+        return self.values.get("visit")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "entry_id": self.entry_id, "form": self.form, "visit": self.visit,
+            "values": self.values, "derived": self.derived, "voided": self.voided,
+            "void_reason": self.void_reason, "position": self.position,
+            "recorded_at": self.recorded_at.isoformat(),
+            "versions": [v.to_dict() for v in self.versions],
+        }
+
+
+@dataclass
+class Casebook:
+    """A subject's record as it stood after ``position``."""
+
+    subject_id: str
+    site_id: str
+    version: int = 0
+    position: int = 0
+    entries: dict[str, Entry] = field(default_factory=dict)
+
+    def current(self, form: str | None = None) -> list[Entry]:
+        """Return the entries that count (not voided), optionally of one form, in entry order."""
+        return [e for e in self.entries.values()
+                if not e.voided and (form is None or e.form == form)]
+
+    def latest(self, form: str) -> Entry | None:
+        """Return the most recently submitted current entry of a form."""
+        entries = self.current(form)
+        return entries[-1] if entries else None
+
+    @property
+    def registration(self) -> dict[str, Any]:
+        entry = self.latest("registration")
+        return entry.values if entry else {}
+
+    @property
+    def infusion(self) -> Entry | None:
+        return self.latest("car_t_infusion")
+
+    @property
+    def ended(self) -> bool:
+        return self.latest("end_of_study") is not None
+
+    @property
+    def status(self) -> str:
+        """screening, enrolled, infused, in_follow_up or ended (see docs/casebook.md)."""
+        if self.ended:
+            return "ended"
+        if self.infusion is not None:
+            follow_up = [e for e in self.current() if _is_follow_up_visit(e.visit)]
+            return "in_follow_up" if follow_up else "infused"
+        checklist = self.latest("ie_checklist")
+        treated = self.current("leukapheresis") or self.current("lymphodepletion")
+        if treated or (checklist and checklist.values.get("investigator_confirms_eligible")):
+            return "enrolled"
+        return "screening"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject_id": self.subject_id, "site_id": self.site_id, "status": self.status,
+            "stream_version": self.version, "position": self.position,
+            "entries": [e.to_dict() for e in self.entries.values()],
+        }
+
+
+def _is_follow_up_visit(visit: str | None) -> bool:
+    return bool(visit) and visit not in ("SCR", "LEUK", "LD", "D0", "UNSCHEDULED")
+
+
+def fold_casebook(events: Iterable[RecordedEvent], *, up_to_position: int | None = None
+                  ) -> Casebook | None:
+    """Fold a subject's stream (optionally only up to a position) into its casebook."""
+    book: Casebook | None = None
+    for event in events:
+        if up_to_position is not None and event.position > up_to_position:
+            break
+        if event.type == REGISTRATION:
+            values = event.data["values"]
+            book = Casebook(values["subject_id"], values["site_id"])
+        if book is None:
+            continue
+        apply(book, event)
+    return book
+
+
+def apply(book: Casebook, event: RecordedEvent) -> None:
+    """Apply one event to a casebook in place (the fold's step)."""
+    book.version, book.position = event.stream_version, event.position
+    data = event.data
+    if "entry_id" in data and "form" in data and "values" in data:
+        book.entries[data["entry_id"]] = Entry(
+            data["entry_id"], data["form"], event.type, dict(data["values"]),
+            dict(data.get("derived") or {}), event.position, event.recorded_at,
+            [_version("original", event, data["values"], data["values"], None)],
+        )
+    elif event.type == CORRECTED:
+        entry = book.entries[data["entry_id"]]
+        entry.values = {**entry.values, **data["changes"]}
+        entry.values = {k: v for k, v in entry.values.items() if v is not None}
+        if "derived" in data:
+            entry.derived = dict(data["derived"])
+        entry.versions.append(
+            _version("correction", event, entry.values, data["changes"], data.get("reason")))
+    elif event.type == VOIDED:
+        entry = book.entries[data["entry_id"]]
+        entry.voided, entry.void_reason = True, data.get("reason")
+        entry.versions.append(_version("void", event, entry.values, {}, data.get("reason")))
+
+
+def _version(kind: str, event: RecordedEvent, values: dict, changes: dict,
+             reason: str | None) -> EntryVersion:
+    return EntryVersion(kind, event.position, dict(values), dict(changes), reason,
+                        event.metadata.get("actor"), event.metadata.get("role"),
+                        event.recorded_at)

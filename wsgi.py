@@ -1,0 +1,3 @@
+from ecrf.app import create_app
+
+app = create_app()
