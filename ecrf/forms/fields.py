@@ -34,7 +34,7 @@ class When:
 
 def when_equals(field_name: str, value: Any) -> When:
     """Required when another field has this value (e.g. hbv_dna when hbcab is positive)."""
-    label = {True: "true", False: "false"}.get(value, value) if isinstance(value, bool) else value
+    label = str(value).lower() if isinstance(value, bool) else value
     return When(f"{field_name} is {label}", lambda data: data.get(field_name) == value)
 
 
