@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from ecrf.accounts.service import Tokens
-from ecrf.api import audit, auth, entries, errors, forms, subjects
+from ecrf.api import audit, auth, entries, errors, forms, projections, subjects
 from ecrf.api.context import Services, begin_request, end_request
 from ecrf.config import from_environment
 from events import EventStore, make_engine
@@ -40,7 +40,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     api = errors.EcrfApi(app, spec_kwargs={"security": [{"bearerAuth": []}]})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    for blueprint in (auth.blp, subjects.blp, forms.blp, entries.blp, audit.blp):
+    for blueprint in (auth.blp, subjects.blp, forms.blp, entries.blp, projections.blp,
+                      audit.blp):
         api.register_blueprint(blueprint)
     forms.register_fallback(app)
     errors.register(app)

@@ -28,9 +28,8 @@ def derive(book: Casebook, form: str, values: dict[str, Any], config: TrialConfi
     if form == "lymphodepletion":
         day = lymphodepletion_day(values["fludarabine_mg"], values["cyclophosphamide_mg"],
                                   values["height_cm"], values["weight_kg"], config=config)
-        derived.update(bsa_m2=day.bsa_m2, fludarabine_mg_m2=day.fludarabine_mg_m2,
-                       cyclophosphamide_mg_m2=day.cyclophosphamide_mg_m2)
-        flags += day.flags
+        derived.update({k: v for k, v in day.items() if k != "flags"})
+        flags += day["flags"]
         days = [*_ld_days(book, replacing), as_date(values["administered_on"])]
         flags += [f for f in lymphodepletion_course_flags(days, config=config)
                   if f == "course_too_long"]

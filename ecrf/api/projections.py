@@ -1,0 +1,75 @@
+"""The clinical projections of one subject, each available as of any past moment."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import request
+from flask_smorest import Blueprint
+
+from ecrf.api.context import as_of_position, current_user, services
+from ecrf.commands.subjects import load_casebook
+from ecrf.permissions import require
+from projections.casebook import Casebook
+from projections.efficacy import efficacy
+from projections.eligibility import eligibility
+from projections.safety import safety
+from projections.schedule import schedule
+
+blp = Blueprint("projections", __name__, url_prefix="/api/v1/subjects",
+                description="Eligibility, safety, efficacy and schedule (with ?as_of= or "
+                            "?position=)")
+
+
+def _book(subject_id: str) -> tuple[Casebook, int | None]:
+    user = current_user()
+    require(user.role, "subject.read")
+    position = as_of_position()
+    return load_casebook(services().store, user, subject_id, up_to_position=position), position
+
+
+def _stamp(book: Casebook, body: dict) -> dict:
+    return {"subject_id": book.subject_id, "as_of_position": book.position, **body}
+
+
+@blp.route("/<subject_id>/eligibility", methods=["GET"])
+def subject_eligibility(subject_id: str):
+    """Eligibility per criterion (computed or attested), status and discrepancies."""
+    book, _ = _book(subject_id)
+    return _stamp(book, eligibility(book, config=services().trial))
+
+
+@blp.route("/<subject_id>/safety", methods=["GET"])
+def subject_safety(subject_id: str):
+    """Adverse events, CRS and ICANS grades by day, lab toxicities, late SAE reports."""
+    book, _ = _book(subject_id)
+    return _stamp(book, safety(book, config=services().trial))
+
+
+@blp.route("/<subject_id>/efficacy", methods=["GET"])
+def subject_efficacy(subject_id: str):
+    """IWG response: baseline, best response, W12, times, losses, periods and counts used."""
+    book, _ = _book(subject_id)
+    return _stamp(book, efficacy(book, config=services().trial))
+
+
+@blp.route("/<subject_id>/schedule", methods=["GET"])
+def subject_schedule(subject_id: str):
+    """Visits with target dates, windows and status (done, due, overdue, missed, n/a)."""
+    book, position = _book(subject_id)
+    trial = services().trial
+    moment = datetime.now(UTC)
+    if request.args.get("as_of"):
+        moment = datetime.fromisoformat(request.args["as_of"].replace("Z", "+00:00"))
+    elif position is not None:
+        moment = book_moment(book) or moment
+    w12 = efficacy(book, config=trial).get("response_at_w12")
+    return _stamp(book, schedule(book, today=moment.astimezone(UTC).date(),
+                                 response_at_w12=w12, config=trial))
+
+
+def book_moment(book: Casebook) -> datetime | None:
+    """The moment a casebook as of a position stood: when its last event was recorded."""
+    times = [v.recorded_at for e in book.entries.values() for v in e.versions
+             if v.position == book.position]
+    return times[0] if times else None

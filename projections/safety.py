@@ -1,0 +1,189 @@
+"""The safety projection: adverse events, CRS and ICANS by day, lab toxicities, late SAEs.
+
+Folded from the casebook alone; the rules themselves live in projections/rules/.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from projections.casebook import Casebook, Entry
+from projections.rules.crs import crs_grade
+from projections.rules.ctcae import grade_lab
+from projections.rules.icans import icans_grade
+from projections.rules.sae import is_late_sae_report
+from projections.schedule import as_date
+from projections.trial_config import DEFAULT_TRIAL, TrialConfig
+
+HEMATOLOGY = ("platelets", "neutrophils", "leukocytes", "lymphocytes", "hemoglobin")
+CHEMISTRY = ("alt", "ast", "bilirubin", "creatinine")
+LAB_FORMS = {"platelet_count": HEMATOLOGY, "chemistry": CHEMISTRY,
+             "screening_labs": HEMATOLOGY + CHEMISTRY}
+#: Words in an AE term that show it reports a given lab test (MedDRA terms and usual synonyms).
+AE_TERMS = {
+    "platelets": ("platelet", "thrombocytopeni"),
+    "neutrophils": ("neutrophil", "neutropeni"),
+    "leukocytes": ("white blood cell", "leukocyte", "leukopeni", "wbc"),
+    "lymphocytes": ("lymphocyte", "lymphopeni"),
+    "hemoglobin": ("anemia", "anaemia", "hemoglobin", "haemoglobin"),
+    "alt": ("alanine aminotransferase", "alt ", "transaminase", "hepat"),
+    "ast": ("aspartate aminotransferase", "ast ", "transaminase", "hepat"),
+    "bilirubin": ("bilirubin", "hyperbilirubin"),
+    "creatinine": ("creatinine", "kidney injury", "renal"),
+}
+MATCH_WINDOW_DAYS = 7
+
+
+def safety(book: Casebook, *, config: TrialConfig = DEFAULT_TRIAL) -> dict[str, Any]:
+    """Return the subject's safety picture (the keys of DESIGN.md)."""
+    aes = book.current("adverse_event")
+    day0 = _day0(book)
+    toxicities = lab_toxicities(book, config=config)
+    crs = _syndrome(aes, "crs", _daily(book.current("vital_signs"), "measured_at",
+                                       crs_grade))
+    age = _age(book)
+    icans = _syndrome(aes, "icans", _daily(
+        book.current("neuro_assessment"), "assessed_at",
+        lambda values: icans_grade(values, age) if age is not None else 0))
+    return {
+        "adverse_events": [_ae(e) for e in aes],
+        "max_grade": max((e.values["ctcae_grade"] for e in aes), default=None),
+        "serious_count": sum(1 for e in aes if e.values.get("serious")),
+        "crs": crs,
+        "icans": icans,
+        "lab_toxicities": toxicities,
+        "late_sae_reports": late_sae_reports(aes, config=config),
+        "unreported_lab_toxicities": unreported(toxicities, aes, day0),
+    }
+
+
+def lab_toxicities(book: Casebook, *, config: TrialConfig = DEFAULT_TRIAL
+                   ) -> list[dict[str, Any]]:
+    """Grade every lab value of every lab entry; list those of grade 1 or more."""
+    baseline = book.latest("screening_labs")
+    rows = []
+    for form, tests in LAB_FORMS.items():
+        for entry in book.current(form):
+            for test in tests:
+                value = entry.values.get(test)
+                if value is None:
+                    continue
+                grade = _grade(test, value, entry, baseline, config)
+                if grade:
+                    rows.append({"test": test, "value": value, "grade": grade,
+                                 "collected_at": entry.values.get("collected_at"),
+                                 "entry_id": entry.entry_id, "form": form})
+    return sorted(rows, key=lambda r: (r["collected_at"] or "", r["test"]))
+
+
+def _grade(test: str, value: float, entry: Entry, baseline: Entry | None,
+           config: TrialConfig) -> int:
+    lln = entry.values.get(f"{test}_lln")
+    if test == "platelets" and lln is None:
+        lln = config.default_platelets_lln
+    base = None
+    if test in CHEMISTRY and baseline is not None and baseline is not entry:
+        base = baseline.values.get(test)
+    try:
+        return grade_lab(test, value, lln=lln, uln=entry.values.get(f"{test}_uln"),
+                         baseline=base, version=config.ctcae_version, config=config)
+    except ValueError:
+        return 0  # a value the table cannot grade (e.g. no limit): not a toxicity
+
+
+def late_sae_reports(aes: list[Entry], *, config: TrialConfig = DEFAULT_TRIAL
+                     ) -> list[dict[str, Any]]:
+    """List serious AEs whose first entry was recorded more than 24 h after awareness."""
+    late = []
+    for entry in aes:
+        original = entry.versions[0].values
+        if not original.get("serious") or not original.get("aware_at"):
+            continue
+        aware = datetime.fromisoformat(original["aware_at"])
+        if is_late_sae_report(aware, entry.recorded_at, config=config):
+            late.append({"entry_id": entry.entry_id, "term": entry.values["term"],
+                         "aware_at": original["aware_at"],
+                         "recorded_at": entry.recorded_at.isoformat(),
+                         "hours_after_awareness": round(
+                             (entry.recorded_at - aware).total_seconds() / 3600, 1)})
+    return late
+
+
+def unreported(toxicities: list[dict], aes: list[Entry], day0: date | None
+               ) -> list[dict[str, Any]]:
+    """Grade >= 3 post-infusion lab toxicities with no AE of matching term near that date.
+
+    Thrombocytopenia is the disease under study: a platelet grade is only owed an AE when it is
+    worse than the subject's baseline grade (docs/projections.md).
+    """
+    baseline_grade = {t["test"]: t["grade"] for t in toxicities if t["form"] == "screening_labs"}
+    missing = []
+    for tox in toxicities:
+        when = as_date(tox["collected_at"]) if tox["collected_at"] else None
+        if tox["grade"] < 3 or when is None or day0 is None or when < day0:
+            continue
+        if tox["grade"] <= baseline_grade.get(tox["test"], 0):
+            continue
+        if not any(_reports(ae, tox["test"], when) for ae in aes):
+            missing.append(tox)
+    return missing
+
+
+def _reports(ae: Entry, test: str, when: date) -> bool:
+    term = f" {ae.values['term'].lower()} "
+    cytopenia = ae.values.get("category") == "cytopenia" and test in HEMATOLOGY
+    if not cytopenia and not any(word in term for word in AE_TERMS[test]):
+        return False
+    onset = as_date(ae.values["onset_date"])
+    end = as_date(ae.values["end_date"]) if ae.values.get("end_date") else None
+    window = timedelta(days=MATCH_WINDOW_DAYS)
+    return onset - window <= when and (end is None or when <= end + window)
+
+
+def _syndrome(aes: list[Entry], category: str, by_day: dict[date, int]) -> dict[str, Any]:
+    reported = [e for e in aes if e.values["category"] == category]
+    computed_max = max(by_day.values(), default=0)
+    reported_max = max((e.values["ctcae_grade"] for e in reported), default=0)
+    fatal = any(e.values["ctcae_grade"] == 5 for e in reported)
+    max_grade = 5 if fatal else computed_max
+    differences = []
+    if computed_max != reported_max and not fatal:
+        differences.append({"computed_max_grade": computed_max,
+                            "reported_max_grade": reported_max,
+                            "detail": f"vital/neuro data give grade {computed_max}, the "
+                                      f"investigator reported grade {reported_max}"})
+    return {"max_grade": max_grade, "computed_max_grade": computed_max,
+            "reported_max_grade": reported_max,
+            "by_day": [{"date": d.isoformat(), "grade": g} for d, g in sorted(by_day.items())],
+            "reported_entries": [e.entry_id for e in reported], "differences": differences}
+
+
+def _daily(entries: list[Entry], time_field: str, grade) -> dict[date, int]:
+    days: dict[date, int] = {}
+    for entry in entries:
+        moment = datetime.fromisoformat(entry.values[time_field])
+        day = moment.date()
+        days[day] = max(days.get(day, 0), grade(entry.values))
+    return days
+
+
+def _ae(entry: Entry) -> dict[str, Any]:
+    return {"entry_id": entry.entry_id, **entry.values}
+
+
+def _day0(book: Casebook) -> date | None:
+    infusion = book.infusion
+    return as_date(infusion.values["infused_at"]) if infusion else None
+
+
+def _age(book: Casebook) -> int | None:
+    registration = book.registration
+    if not registration.get("birth_date"):
+        return None
+    birth, today = as_date(registration["birth_date"]), as_date(
+        registration.get("consent_date") or registration["birth_date"])
+    infusion = book.infusion
+    if infusion:
+        today = as_date(infusion.values["infused_at"])
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
