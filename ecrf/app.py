@@ -8,10 +8,11 @@ from typing import Any
 from flask import Flask
 
 from ecrf.accounts.service import Tokens
-from ecrf.api import audit, auth, entries, errors, forms, projections, subjects
+from ecrf.api import audit, auth, entries, errors, forms, projections, subjects, trial
 from ecrf.api.context import Services, begin_request, end_request
 from ecrf.config import from_environment
 from events import EventStore, make_engine
+from projections.readmodel.runner import ProjectionRunner
 from projections.trial_config import DEFAULT_TRIAL
 
 
@@ -33,15 +34,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
     engine = app.config.get("ENGINE") or make_engine(
         app.config["DATABASE_URL"], **app.config.get("ENGINE_OPTIONS", {}))
+    store = EventStore(engine)
+    trial_config = app.config.get("TRIAL", DEFAULT_TRIAL)
     app.extensions["ecrf"] = Services(
-        store=EventStore(engine),
+        store=store,
         tokens=Tokens(app.config["SECRET_KEY"], app.config["TOKEN_TTL_SECONDS"]),
-        trial=app.config.get("TRIAL", DEFAULT_TRIAL),
+        trial=trial_config,
+        runner=ProjectionRunner(store, config=trial_config),
     )
     api = errors.EcrfApi(app, spec_kwargs={"security": [{"bearerAuth": []}]})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     for blueprint in (auth.blp, subjects.blp, forms.blp, entries.blp, projections.blp,
-                      audit.blp):
+                      trial.blp, audit.blp):
         api.register_blueprint(blueprint)
     forms.register_fallback(app)
     errors.register(app)

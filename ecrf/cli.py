@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+import threading
 
 import click
 
@@ -46,9 +47,17 @@ def serve(host: str, port: int, threads: int) -> None:
     from waitress import serve as waitress_serve
 
     app = create_app()
-    upgrade(app.extensions["ecrf"].store.engine)
+    services = app.extensions["ecrf"]
+    upgrade(services.store.engine)
+    stop = threading.Event()
+    services.runner.catch_up()
+    threading.Thread(target=services.runner.run_forever, args=(stop,), daemon=True,
+                     name="projections").start()
     click.echo(f"eCRF API on http://{host}:{port}/api/v1 (OpenAPI UI: /api/v1/docs)")
-    waitress_serve(app, host=host, port=port, threads=threads, ident="ecrf")
+    try:
+        waitress_serve(app, host=host, port=port, threads=threads, ident="ecrf")
+    finally:
+        stop.set()
 
 
 @main.group()
@@ -100,6 +109,46 @@ def verify() -> None:
     click.echo(f"chain BROKEN at position {report.first_broken_position}: {report.problem} "
                f"({report.checked} events verified before it)", err=True)
     sys.exit(1)
+
+
+@main.group()
+def projections() -> None:
+    """Read models of the trial-wide views."""
+
+
+@projections.command("rebuild")
+def projections_rebuild() -> None:
+    """Empty the read models and fold every event again, with a progress bar."""
+    app = create_app()
+    services = app.extensions["ecrf"]
+    upgrade(services.store.engine)
+    total = services.store.count()
+    with click.progressbar(length=total, label="folding events") as bar:
+        read = services.runner.rebuild(progress=bar.update)
+    click.echo(f"rebuilt the read models from {read} events")
+
+
+@projections.command("catch-up")
+def projections_catch_up() -> None:
+    """Apply the events recorded since the checkpoint."""
+    runner = create_app().extensions["ecrf"].runner
+    read = runner.catch_up()
+    status = runner.status()
+    click.echo(f"read {read} events; checkpoint {status['position']} of {status['head']}")
+    if status["last_error"]:
+        raise click.ClickException(f"stopped at position {status['failed_position']}: "
+                                   f"{status['last_error']}")
+
+
+@projections.command("status")
+def projections_status() -> None:
+    """Show the checkpoint, the lag behind the store and the last failure, if any."""
+    status = create_app().extensions["ecrf"].runner.status()
+    click.echo(f"{status['name']}: checkpoint {status['position']}, head {status['head']}, "
+               f"lag {status['lag']}")
+    if status["last_error"]:
+        click.echo(f"FAILED at position {status['failed_position']}: {status['last_error']}")
+        sys.exit(1)
 
 
 @main.command()

@@ -16,6 +16,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "subject.read": READERS,
     "subject.list": READERS,
     "forms.describe": READERS,
+    "trial.summary": READERS,
     "audit.verify": frozenset({"monitor", "data_manager", "auditor"}),
 }
 

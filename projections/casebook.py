@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from events import RecordedEvent
+from projections.schedule import clinical_date
 
 REGISTRATION = "SubjectRegistered"
 CORRECTED = "EntryCorrected"
@@ -104,12 +105,19 @@ class Casebook:
 
     @property
     def status(self) -> str:
-        """screening, enrolled, infused, in_follow_up or ended (see docs/casebook.md)."""
+        """screening, enrolled, infused, in_follow_up or ended (docs/projections.md).
+
+        in_follow_up: some entry is dated after the infusion day or belongs to a visit after D0.
+        """
         if self.ended:
             return "ended"
-        if self.infusion is not None:
-            follow_up = [e for e in self.current() if _is_follow_up_visit(e.visit)]
-            return "in_follow_up" if follow_up else "infused"
+        infusion = self.infusion
+        if infusion is not None:
+            day0 = clinical_date(infusion.values)
+            later = [e for e in self.current() if e is not infusion
+                     and (_is_follow_up_visit(e.visit)
+                          or (day0 and (clinical_date(e.values) or day0) > day0))]
+            return "in_follow_up" if later else "infused"
         checklist = self.latest("ie_checklist")
         treated = self.current("leukapheresis") or self.current("lymphodepletion")
         if treated or (checklist and checklist.values.get("investigator_confirms_eligible")):

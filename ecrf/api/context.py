@@ -14,6 +14,7 @@ from ecrf.accounts.service import Tokens, load_user
 from ecrf.errors import BadRequest, Unauthenticated
 from events import EventStore
 from events.context import pop_metadata, push_metadata
+from projections.readmodel.runner import ProjectionRunner
 from projections.trial_config import TrialConfig
 
 
@@ -24,6 +25,7 @@ class Services:
     store: EventStore
     tokens: Tokens
     trial: TrialConfig
+    runner: ProjectionRunner
 
 
 def services() -> Services:
