@@ -8,7 +8,17 @@ from typing import Any
 from flask import Flask
 
 from ecrf.accounts.service import Tokens
-from ecrf.api import audit, auth, entries, errors, forms, projections, subjects, trial
+from ecrf.api import (
+    audit,
+    auth,
+    entries,
+    errors,
+    forms,
+    projections,
+    subjects,
+    trial,
+    workflow,
+)
 from ecrf.api.context import Services, begin_request, end_request
 from ecrf.config import from_environment
 from events import EventStore, make_engine
@@ -45,7 +55,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api = errors.EcrfApi(app, spec_kwargs={"security": [{"bearerAuth": []}]})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     for blueprint in (auth.blp, subjects.blp, forms.blp, entries.blp, projections.blp,
-                      trial.blp, audit.blp):
+                      trial.blp, workflow.blp, audit.blp):
         api.register_blueprint(blueprint)
     forms.register_fallback(app)
     errors.register(app)

@@ -1,33 +1,57 @@
-"""Who may do what: the one declaration of every action's allowed roles (`ecrf permissions`)."""
+"""Who may do what: the one declaration of every action's allowed roles (`ecrf permissions`).
+
+Site isolation applies on top of this to every subject action: a user sees only subjects of
+the sites assigned to them (auditors and data managers are usually assigned '*').
+"""
 
 from __future__ import annotations
 
 from ecrf.errors import Forbidden
 
-DATA_ENTRY = frozenset({"site_staff", "investigator"})
+SITE = frozenset({"site_staff", "investigator"})
+MONITORING = frozenset({"monitor", "data_manager"})
 READERS = frozenset({"site_staff", "investigator", "monitor", "data_manager", "auditor"})
+OVERSIGHT = frozenset({"monitor", "data_manager", "auditor"})
 
-#: action -> roles allowed. Site isolation applies on top of this to every subject action.
+#: action -> roles allowed.
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "subject.register": DATA_ENTRY,
-    "form.submit": DATA_ENTRY,
-    "entry.correct": DATA_ENTRY,
-    "entry.void": DATA_ENTRY,
+    "subject.register": SITE,
+    "form.submit": SITE,
+    "entry.correct": SITE,
+    "entry.void": SITE,
     "subject.read": READERS,
     "subject.list": READERS,
     "forms.describe": READERS,
     "trial.summary": READERS,
-    "audit.verify": frozenset({"monitor", "data_manager", "auditor"}),
+    "query.open": MONITORING,
+    "query.answer": SITE,
+    "query.close": MONITORING,
+    "query.reopen": MONITORING,
+    "query.cancel": MONITORING,
+    "query.list": READERS,
+    "entry.verify": frozenset({"monitor"}),
+    "casebook.sign": frozenset({"investigator"}),
+    "casebook.lock": frozenset({"data_manager"}),
+    "casebook.unlock": frozenset({"data_manager"}),
+    "trial.lock": frozenset({"data_manager"}),
+    "trial.unlock": frozenset({"data_manager"}),
+    "audit.verify": OVERSIGHT,
+    "security.read": frozenset({"data_manager", "auditor"}),
 }
+ROLES = ("site_staff", "investigator", "monitor", "data_manager", "auditor")
+
+
+def allowed(role: str, action: str) -> bool:
+    """Tell whether ``role`` may perform ``action``."""
+    return role in PERMISSIONS[action]
 
 
 def require(role: str, action: str) -> None:
     """Refuse with 403 unless ``role`` may perform ``action``."""
-    if role not in PERMISSIONS[action]:
+    if not allowed(role, action):
         raise Forbidden("forbidden", f"the role {role!r} may not {action.replace('.', ' ')}")
 
 
 def matrix() -> list[tuple[str, dict[str, bool]]]:
     """Return (action, {role: allowed}) rows for printing."""
-    roles = sorted(READERS)
-    return [(action, {r: r in allowed for r in roles}) for action, allowed in PERMISSIONS.items()]
+    return [(action, {r: r in roles for r in ROLES}) for action, roles in PERMISSIONS.items()]

@@ -14,6 +14,7 @@ from typing import Any
 
 from events import RecordedEvent
 from projections.schedule import clinical_date
+from projections.workflow import Workflow, apply_workflow
 
 REGISTRATION = "SubjectRegistered"
 CORRECTED = "EntryCorrected"
@@ -79,6 +80,7 @@ class Casebook:
     version: int = 0
     position: int = 0
     entries: dict[str, Entry] = field(default_factory=dict)
+    workflow: Workflow = field(default_factory=Workflow)
 
     def current(self, form: str | None = None) -> list[Entry]:
         """Return the entries that count (not voided), optionally of one form, in entry order."""
@@ -128,8 +130,18 @@ class Casebook:
         return {
             "subject_id": self.subject_id, "site_id": self.site_id, "status": self.status,
             "stream_version": self.version, "position": self.position,
-            "entries": [e.to_dict() for e in self.entries.values()],
+            "locked": self.workflow.locked, "lock_reason": self.workflow.lock_reason,
+            "entries": [{**e.to_dict(), "verification": self._verification(e.entry_id),
+                         "open_queries": [q.query_id for q in self.workflow.open_queries()
+                                          if q.entry_id == e.entry_id]}
+                        for e in self.entries.values()],
+            "queries": [q.to_dict() for q in self.workflow.queries.values()],
+            "signatures": [s.to_dict() for s in self.workflow.signatures],
         }
+
+    def _verification(self, entry_id: str) -> dict[str, Any]:
+        verification = self.workflow.verifications.get(entry_id)
+        return verification.to_dict() if verification else {"state": "not_verified"}
 
 
 def _is_follow_up_visit(visit: str | None) -> bool:
@@ -174,6 +186,7 @@ def apply(book: Casebook, event: RecordedEvent) -> None:
         entry = book.entries[data["entry_id"]]
         entry.voided, entry.void_reason = True, data.get("reason")
         entry.versions.append(_version("void", event, entry.values, {}, data.get("reason")))
+    apply_workflow(book.workflow, event)
 
 
 def _version(kind: str, event: RecordedEvent, values: dict, changes: dict,

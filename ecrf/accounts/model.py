@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from events import RecordedEvent
 
@@ -27,6 +28,9 @@ class User:
     password_hash: str = field(repr=False, default="")
     active: bool = True
     version: int = 0
+    recent_failures: list[datetime] = field(default_factory=list, repr=False)
+    locked_until: datetime | None = None
+    revoked_tokens: set[str] = field(default_factory=set, repr=False)
 
     def sees_site(self, site_id: str) -> bool:
         """Tell whether this user may see subjects of a site."""
@@ -51,6 +55,17 @@ def fold_user(events: Iterable[RecordedEvent]) -> User | None:
             user.sites = tuple(data["sites"])
         elif event.type == "UserDeactivated":
             user.active = False
+        elif event.type == "UserReactivated":
+            user.active = True
+        elif event.type == "LoginFailed":
+            user.recent_failures.append(event.recorded_at)
+        elif event.type == "LoginSucceeded":
+            user.recent_failures.clear()
+        elif event.type == "AccountLocked":
+            user.locked_until = datetime.fromisoformat(data["until"])
+            user.recent_failures.clear()
+        elif event.type == "LoggedOut":
+            user.revoked_tokens.add(data["token_id"])
         if user is not None:
             user.version = event.stream_version
     return user

@@ -40,10 +40,13 @@ def current_user() -> User:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("missing_token", "send 'Authorization: Bearer <token>'")
-    username = services().tokens.username(token.strip())
+    username, token_id = services().tokens.claims(token.strip())
     user = load_user(services().store, username)
     if user is None or not user.active:
         raise Unauthenticated("invalid_token", "the account of this token is not active")
+    if token_id in user.revoked_tokens:
+        raise Unauthenticated("token_revoked", "this token was logged out")
+    g.token_id = token_id
     g.user = user
     g.metadata_token = push_metadata(actor=user.username, role=user.role)
     return user

@@ -14,6 +14,8 @@ from marshmallow import ValidationError
 from ecrf.accounts.model import User
 from ecrf.commands.appending import append_as, check_if_match, replay_if_seen
 from ecrf.commands.derived import derive
+from ecrf.commands.edit_checks import run_edit_checks
+from ecrf.commands.locks import guard_writable
 from ecrf.commands.outcome import Outcome
 from ecrf.commands.subjects import load_casebook
 from ecrf.errors import Conflict, Forbidden, Invalid, NotFound
@@ -35,6 +37,7 @@ def register_subject(store: EventStore, user: User, payload: Mapping[str, Any], 
     require(user.role, "subject.register")
     if (replayed := replay_if_seen(store, user, idempotency_key)) is not None:
         return replayed
+    guard_writable(store, None)
     values = _validated("registration", payload)
     if not user.sees_site(values["site_id"]):
         raise Forbidden("site_not_assigned",
@@ -61,12 +64,15 @@ def submit_form(store: EventStore, user: User, subject_id: str, form: str,
         return replayed
     check_if_match(if_match, book.version)
     values = _validated(form, payload)
+    guard_writable(store, book)
     _check_state(book, form, values, config)
     _check_subject_facts(book, form, values)
     derived = derive(book, form, values, config)
     event = _entry_event(FORMS[form].event_type, form, values, derived)
-    return append_as(store, user, subject_id, [event], expected_version=book.version,
-                     idempotency_key=idempotency_key)
+    outcome = append_as(store, user, subject_id, [event], expected_version=book.version,
+                        idempotency_key=idempotency_key)
+    run_edit_checks(store, subject_id, config)
+    return outcome
 
 
 def correct_entry(store: EventStore, user: User, subject_id: str, entry_id: str,
@@ -79,6 +85,17 @@ def correct_entry(store: EventStore, user: User, subject_id: str, entry_id: str,
     if (replayed := replay_if_seen(store, user, idempotency_key)) is not None:
         return replayed
     check_if_match(if_match, book.version)
+    guard_writable(store, book)
+    event = correction_event(book, entry_id, changes, reason, config)
+    outcome = append_as(store, user, subject_id, [event], expected_version=book.version,
+                        idempotency_key=idempotency_key)
+    run_edit_checks(store, subject_id, config)
+    return outcome
+
+
+def correction_event(book: Casebook, entry_id: str, changes: Any, reason: Any,
+                     config: TrialConfig) -> NewEvent:
+    """Validate a correction against the form and the subject and return its event."""
     entry = _entry(book, entry_id)
     reason = _reason(reason)
     if not isinstance(changes, Mapping) or not changes:
@@ -89,23 +106,23 @@ def correct_entry(store: EventStore, user: User, subject_id: str, entry_id: str,
     fixed = {"subject_id", "site_id"} & set(changes) if entry.form == "registration" else set()
     if fixed:
         raise Invalid("validation_failed", "the subject and site of a registration are fixed",
-                      {k: ["cannot be corrected"] for k in sorted(fixed)})
+                      {f"changes.{k}": ["cannot be corrected"] for k in sorted(fixed)})
     merged = {k: v for k, v in {**entry.values, **changes}.items() if v is not None}
     values = _validated(entry.form, merged, prefix="changes")
     effective = {k: values.get(k) for k in changes if values.get(k) != entry.values.get(k)}
     if not effective:
         raise Invalid("no_change", "the correction changes nothing",
                       {"changes": ["every value equals the current one"]})
-    _check_subject_facts(book, entry.form, values)
+    if "visit" in effective:
+        _check_visit(values, config, prefix="changes")
+    _check_subject_facts(book, entry.form, values, prefix="changes")
     data: dict[str, Any] = {"entry_id": entry_id, "form": entry.form, "changes": effective,
                             "reason": reason}
     if entry.form != "registration":
         derived = derive(book, entry.form, values, config, replacing=entry_id)
         if derived != entry.derived:
             data["derived"] = derived
-    event = NewEvent("EntryCorrected", data, {"reason": reason})
-    return append_as(store, user, subject_id, [event], expected_version=book.version,
-                     idempotency_key=idempotency_key)
+    return NewEvent("EntryCorrected", data, {"reason": reason})
 
 
 def void_entry(store: EventStore, user: User, subject_id: str, entry_id: str, reason: Any, *,
@@ -123,10 +140,13 @@ def void_entry(store: EventStore, user: User, subject_id: str, entry_id: str, re
     if entry.form == "registration":
         raise Conflict("registration_not_voidable",
                        "a registration cannot be voided: record end_of_study instead")
+    guard_writable(store, book)
     event = NewEvent("EntryVoided", {"entry_id": entry_id, "form": entry.form,
                                      "reason": reason}, {"reason": reason})
-    return append_as(store, user, subject_id, [event], expected_version=book.version,
-                     idempotency_key=idempotency_key)
+    outcome = append_as(store, user, subject_id, [event], expected_version=book.version,
+                        idempotency_key=idempotency_key)
+    run_edit_checks(store, subject_id, DEFAULT_TRIAL)
+    return outcome
 
 
 # -- checks -------------------------------------------------------------------------------
@@ -137,12 +157,23 @@ def _validated(form: str, payload: Any, prefix: str | None = None) -> dict[str, 
     try:
         return load_form(form, payload)
     except ValidationError as error:
-        messages = error.messages if isinstance(error.messages, dict) else {
+        messages = _json_keys(error.messages) if isinstance(error.messages, dict) else {
             "_body": error.messages}
-        if prefix:
-            messages = {f"{prefix}.{k}": v for k, v in messages.items()}
         raise Invalid("validation_failed", f"the {form} form has invalid fields",
-                      messages) from None
+                      _prefixed(messages, prefix)) from None
+
+
+def _prefixed(messages: dict[str, Any], prefix: str | None) -> dict[str, Any]:
+    """Name fields as the request did: a correction's fields are ``changes.<field>``."""
+    return {f"{prefix}.{k}": v for k, v in messages.items()} if prefix else messages
+
+
+def _json_keys(messages: Any) -> Any:
+    """Key nested messages by strings: a list item's index is an int, and a dict mixing int and
+    str keys (``{0: [...], "_schema": [...]}``) cannot be encoded as JSON."""
+    if isinstance(messages, Mapping):
+        return {str(k): _json_keys(v) for k, v in messages.items()}
+    return messages
 
 
 def _reason(reason: Any) -> str:
@@ -167,20 +198,26 @@ def _check_state(book: Casebook, form: str, values: dict[str, Any], config: Tria
                        "are accepted")
     if form in ONCE_PER_SUBJECT and book.current(form):
         raise Conflict(ONCE_PER_SUBJECT[form], f"the subject already has a {form} entry")
+    _check_visit(values, config)
+
+
+def _check_visit(values: dict[str, Any], config: TrialConfig, prefix: str | None = None
+                 ) -> None:
     visit = values.get("visit")
     if visit is not None and visit != "UNSCHEDULED" and config.visit(visit) is None:
         raise Invalid("unknown_visit", f"{visit!r} is not a visit of the schedule",
-                      {"visit": [f"must be one of {', '.join(config.visit_codes)} "
-                                 "or UNSCHEDULED"]})
+                      _prefixed({"visit": [f"must be one of {', '.join(config.visit_codes)} "
+                                           "or UNSCHEDULED"]}, prefix))
 
 
-def _check_subject_facts(book: Casebook, form: str, values: dict[str, Any]) -> None:
+def _check_subject_facts(book: Casebook, form: str, values: dict[str, Any],
+                         prefix: str | None = None) -> None:
     from ecrf.commands.derived import subject_facts
 
     problems = check_against_subject(form, values, subject_facts(book))
     if problems:
         raise Invalid("validation_failed", f"the {form} form does not fit this subject",
-                      problems)
+                      _prefixed(problems, prefix))
 
 
 def _entry_event(event_type: str, form: str, values: dict[str, Any],

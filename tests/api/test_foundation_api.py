@@ -146,9 +146,9 @@ def test_body_that_is_not_json_is_400_and_appends_nothing(staff, subject, store)
 
 
 def test_a_monitor_may_not_enter_data(as_user, subject, store):
+    monitor = as_user("monitor")
     before = store.count()
-    reply = as_user("monitor").post(f"/subjects/{subject}/forms/platelet_count",
-                                    platelet_count())
+    reply = monitor.post(f"/subjects/{subject}/forms/platelet_count", platelet_count())
     assert reply.status_code == 403
     assert reply.json["error"]["code"] == "forbidden"
     assert store.count() == before
@@ -165,8 +165,9 @@ def test_another_sites_subject_is_not_found_for_reading_or_writing(as_user, subj
 
 
 def test_registering_at_a_site_not_assigned_is_403(as_user, store):
+    other = as_user("staff2")
     before = store.count()
-    reply = as_user("staff2").post("/subjects", registration())
+    reply = other.post("/subjects", registration())
     assert reply.status_code == 403
     assert reply.json["error"]["fields"]["site_id"]
     assert store.count() == before

@@ -1,0 +1,83 @@
+"""Casebook and trial locks: a locked record takes no new data until a reasoned unlock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ecrf.accounts.model import User
+from ecrf.commands.appending import append_as
+from ecrf.commands.outcome import Outcome
+from ecrf.commands.subjects import load_casebook
+from ecrf.errors import Conflict, Invalid
+from ecrf.permissions import require
+from events import EventStore, NewEvent
+from projections.casebook import Casebook
+
+TRIAL_STREAM = "trial"
+
+
+def trial_locked(store: EventStore) -> bool:
+    """Tell whether the whole trial database is locked (the last lock event wins)."""
+    state = False
+    for event in store.read_stream(TRIAL_STREAM):
+        if event.type in ("TrialLocked", "TrialUnlocked"):
+            state = event.type == "TrialLocked"
+    return state
+
+
+def guard_writable(store: EventStore, book: Casebook | None) -> None:
+    """Refuse data entry (forms, corrections, voids, answers) on a locked trial or casebook."""
+    if trial_locked(store):
+        raise Conflict("trial_locked", "the trial database is locked: no data can be entered")
+    if book is not None and book.workflow.locked:
+        raise Conflict("casebook_locked",
+                       f"the casebook of {book.subject_id} is locked"
+                       f" ({book.workflow.lock_reason}): ask a data manager to unlock it")
+
+
+def _reason(reason: Any) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise Invalid("reason_required", "a reason is required",
+                      {"reason": ["give a non-blank reason"]})
+    return reason.strip()
+
+
+def lock_casebook(store: EventStore, user: User, subject_id: str, reason: Any) -> Outcome:
+    """Lock a subject's casebook (data manager)."""
+    require(user.role, "casebook.lock")
+    book = load_casebook(store, user, subject_id)
+    reason = _reason(reason)
+    if trial_locked(store):
+        raise Conflict("trial_locked", "the trial database is locked")
+    if book.workflow.locked:
+        raise Conflict("casebook_locked", "the casebook is already locked")
+    return append_as(store, user, subject_id,
+                     [NewEvent("CasebookLocked", {"reason": reason}, {"reason": reason})],
+                     expected_version=book.version, idempotency_key=None)
+
+
+def unlock_casebook(store: EventStore, user: User, subject_id: str, reason: Any) -> Outcome:
+    """Unlock a subject's casebook with a reason (data manager)."""
+    require(user.role, "casebook.unlock")
+    book = load_casebook(store, user, subject_id)
+    reason = _reason(reason)
+    if trial_locked(store):
+        raise Conflict("trial_locked", "the trial database is locked")
+    if not book.workflow.locked:
+        raise Conflict("casebook_not_locked", "the casebook is not locked")
+    return append_as(store, user, subject_id,
+                     [NewEvent("CasebookUnlocked", {"reason": reason}, {"reason": reason})],
+                     expected_version=book.version, idempotency_key=None)
+
+
+def set_trial_lock(store: EventStore, user: User, locked: bool, reason: Any) -> Outcome:
+    """Lock or unlock the whole trial database (data manager)."""
+    require(user.role, "trial.lock" if locked else "trial.unlock")
+    reason = _reason(reason)
+    if trial_locked(store) == locked:
+        raise Conflict("trial_lock_unchanged",
+                       f"the trial is already {'locked' if locked else 'unlocked'}")
+    event = NewEvent("TrialLocked" if locked else "TrialUnlocked", {"reason": reason},
+                     {"reason": reason})
+    return append_as(store, user, TRIAL_STREAM, [event],
+                     expected_version=store.stream_version(TRIAL_STREAM), idempotency_key=None)

@@ -1,0 +1,63 @@
+"""Soft edit checks: findings that deserve a data query but never refuse an entry.
+
+A finding is keyed by (check, entry_id, field); the command layer opens one automatic query
+per key, once, and closes it when the data no longer trip the check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from projections.casebook import Casebook
+from projections.eligibility import eligibility
+from projections.trial_config import DEFAULT_TRIAL, TrialConfig
+
+#: Values accepted by the form but unexpected enough to ask the site to confirm them.
+EXPECTED_RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "platelet_count": {"platelets": (0, 1000), "hemoglobin": (40, 200)},
+    "screening_labs": {"platelets": (0, 1000), "hemoglobin": (40, 200)},
+    "vital_signs": {"temperature_c": (34.0, 41.5), "heart_rate": (30, 180),
+                    "systolic_bp": (60, 220), "spo2": (70, 100)},
+}
+FLAG_FIELDS = {
+    "outside_visit_window": "visit",
+    "fludarabine_dose_deviation": "fludarabine_mg",
+    "cyclophosphamide_dose_deviation": "cyclophosphamide_mg",
+    "course_too_long": "administered_on",
+    "course_too_short": "infused_at",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One soft edit-check failure, with the text of the query it should raise."""
+
+    check: str
+    entry_id: str
+    field: str
+    text: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.check, self.entry_id, self.field)
+
+
+def findings(book: Casebook, *, config: TrialConfig = DEFAULT_TRIAL) -> list[Finding]:
+    """Return every soft edit-check failure of the casebook as it stands."""
+    found: list[Finding] = []
+    for entry in book.current():
+        for name, (low, high) in EXPECTED_RANGES.get(entry.form, {}).items():
+            value = entry.values.get(name)
+            if value is not None and not low <= value <= high:
+                found.append(Finding("unexpected_value", entry.entry_id, name,
+                                     f"{name} = {value} is outside the expected range "
+                                     f"{low}-{high}: please confirm against the source"))
+        for flag in entry.derived.get("flags", []):
+            found.append(Finding(flag, entry.entry_id, FLAG_FIELDS.get(flag, "visit"),
+                                 f"edit check '{flag}': please confirm or correct"))
+    checklist = book.latest("ie_checklist")
+    if checklist is not None:
+        for item in eligibility(book, config=config)["discrepancies"]:
+            found.append(Finding("eligibility_discrepancy", checklist.entry_id,
+                                 f"answers.{item['code']}", item["detail"]))
+    return found
