@@ -8,7 +8,14 @@ import threading
 
 import click
 
-from ecrf.accounts.service import create_user, load_user
+from ecrf.accounts.service import (
+    change_role,
+    change_sites,
+    create_user,
+    deactivate_user,
+    load_user,
+    reset_password,
+)
 from ecrf.app import create_app
 from ecrf.errors import Rejected
 from ecrf.permissions import matrix
@@ -96,6 +103,55 @@ def user_create(username: str, role: str, sites: tuple[str, ...], full_name: str
     except Rejected as refused:
         raise click.ClickException(f"{refused.message}: {refused.fields or ''}") from None
     click.echo(f"created {created.username} ({created.role}) at {', '.join(created.sites)}")
+
+
+def _admin(action, *args) -> None:
+    store = _store()
+    try:
+        with _as_cli():
+            action(store, *args)
+    except Rejected as refused:
+        raise click.ClickException(f"{refused.message}: {refused.fields or ''}") from None
+
+
+@user.command("deactivate")
+@click.argument("username")
+@click.option("--reason", required=True)
+def user_deactivate(username: str, reason: str) -> None:
+    """Deactivate an account (accounts are never deleted: their events name them)."""
+    _admin(deactivate_user, username, reason)
+    click.echo(f"deactivated {username}")
+
+
+@user.command("set-role")
+@click.argument("username")
+@click.option("--role", required=True)
+@click.option("--reason", required=True)
+def user_set_role(username: str, role: str, reason: str) -> None:
+    """Change an account's role."""
+    _admin(change_role, username, role, reason)
+    click.echo(f"{username} is now {role}")
+
+
+@user.command("set-sites")
+@click.argument("username")
+@click.option("--site", "sites", multiple=True, required=True)
+@click.option("--reason", required=True)
+def user_set_sites(username: str, sites: tuple[str, ...], reason: str) -> None:
+    """Change the sites an account may see."""
+    _admin(change_sites, username, list(sites), reason)
+    click.echo(f"{username} now sees {', '.join(sites)}")
+
+
+@user.command("reset-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True)
+def user_reset_password(username: str, password_stdin: bool) -> None:
+    """Set a new password for an account."""
+    password = (sys.stdin.readline().rstrip("\n") if password_stdin
+                else click.prompt("new password", hide_input=True, confirmation_prompt=True))
+    _admin(reset_password, username, password)
+    click.echo(f"password of {username} reset")
 
 
 @main.command()

@@ -1,0 +1,79 @@
+"""The `ecrf` command on a real SQLite file: accounts, chain check, permissions, rebuild."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from ecrf.accounts.service import load_user
+from ecrf.cli import main
+from ecrf.schema import upgrade
+from events import EventStore, make_engine
+from tests.contract.test_event_store import tamper
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("ECRF_SECRET_KEY", "cli-test")
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None):
+        return runner.invoke(main, list(args), input=input, catch_exceptions=False)
+
+    run.url = url  # type: ignore[attr-defined]
+    return run
+
+
+def test_user_life_cycle_is_recorded_and_never_deleted(cli):
+    created = cli("user", "create", "ana", "--role", "site_staff", "--site", "SITE-01",
+                  "--password-stdin", input="a-long-password\n")
+    assert created.exit_code == 0, created.output
+    assert cli("user", "set-role", "ana", "--role", "investigator", "--reason", "promoted"
+               ).exit_code == 0
+    assert cli("user", "set-sites", "ana", "--site", "SITE-01", "--site", "SITE-02",
+               "--reason", "covers two sites").exit_code == 0
+    assert cli("user", "reset-password", "ana", "--password-stdin",
+               input="another-password\n").exit_code == 0
+    assert cli("user", "deactivate", "ana", "--reason", "left the site").exit_code == 0
+    store = EventStore(make_engine(cli.url))
+    user = load_user(store, "ana")
+    assert (user.role, user.sites, user.active) == ("investigator", ("SITE-01", "SITE-02"),
+                                                    False)
+    types = [e.type for e in store.read_stream("user:ana")]
+    assert types == ["UserCreated", "UserRoleChanged", "UserSitesChanged", "PasswordChanged",
+                     "UserDeactivated"]
+    assert all(e.metadata["actor"].startswith("cli:") for e in store.read_stream("user:ana"))
+
+
+def test_an_unknown_role_is_refused_with_a_clear_message(cli):
+    result = cli("user", "create", "bo", "--role", "wizard", "--site", "S",
+                 "--password-stdin", input="a-long-password\n")
+    assert result.exit_code != 0
+    assert "role" in result.output
+
+
+def test_verify_exits_non_zero_with_the_position_of_a_broken_link(cli):
+    assert cli("demo").exit_code == 0
+    ok = cli("verify")
+    assert ok.exit_code == 0 and "chain OK: 5 events" in ok.output
+    engine = make_engine(cli.url)
+    upgrade(engine)
+    tamper(engine, "sqlite", "UPDATE events SET type = 'Forged' WHERE position = 3")
+    broken = cli("verify")
+    assert broken.exit_code == 1
+    assert "position 3" in broken.output
+
+
+def test_permissions_prints_the_matrix(cli):
+    result = cli("permissions")
+    assert result.exit_code == 0
+    assert "casebook.sign" in result.output and "investigator" in result.output
+
+
+def test_projections_rebuild_and_status(cli):
+    cli("demo")
+    rebuilt = cli("projections", "rebuild")
+    assert rebuilt.exit_code == 0 and "from 5 events" in rebuilt.output
+    assert "lag 0" in cli("projections", "status").output
