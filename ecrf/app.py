@@ -15,6 +15,7 @@ from ecrf.api import (
     errors,
     forms,
     projections,
+    replay,
     subjects,
     trial,
     workflow,
@@ -55,7 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api = errors.EcrfApi(app, spec_kwargs={"security": [{"bearerAuth": []}]})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     for blueprint in (auth.blp, subjects.blp, forms.blp, entries.blp, projections.blp,
-                      trial.blp, workflow.blp, audit.blp):
+                      trial.blp, workflow.blp, audit.blp, replay.blp):
         api.register_blueprint(blueprint)
     forms.register_fallback(app)
     errors.register(app)

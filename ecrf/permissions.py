@@ -36,6 +36,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "trial.lock": frozenset({"data_manager"}),
     "trial.unlock": frozenset({"data_manager"}),
     "audit.verify": OVERSIGHT,
+    "audit.read": OVERSIGHT,
     "security.read": frozenset({"data_manager", "auditor"}),
 }
 ROLES = ("site_staff", "investigator", "monitor", "data_manager", "auditor")

@@ -42,6 +42,10 @@ ENDPOINTS = [
     ("POST", "/trial/lock", {"reason": "database lock"}, "trial.lock"),
     ("POST", "/trial/unlock", {"reason": "reopen"}, "trial.unlock"),
     ("GET", "/audit/verify", None, "audit.verify"),
+    ("GET", "/audit", None, "audit.read"),
+    ("GET", f"/subjects/{S}/audit-trail", None, "audit.read"),
+    ("GET", f"/subjects/{S}/replay?position=100000", None, "subject.read"),
+    ("GET", f"/subjects/{S}/diff?from=0&to=100000", None, "subject.read"),
     ("GET", "/security/events", None, "security.read"),
 ]
 
@@ -82,7 +86,7 @@ def test_role_may_or_may_not_call_endpoint(as_user, store, world, role, method, 
 
 
 def test_the_matrix_covers_every_api_route(app):
-    covered = {(m, p.replace(S, "<subject_id>").replace(E, "<entry_id>")
+    covered = {(m, p.split("?")[0].replace(S, "<subject_id>").replace(E, "<entry_id>")
                 .replace(Q, "<query_id>")) for m, p, _, _ in ENDPOINTS}
     routes = {(method, str(rule).removeprefix("/api/v1"))
               for rule in app.url_map.iter_rules() if str(rule).startswith("/api/v1/")
