@@ -21,6 +21,7 @@ from ecrf.errors import Rejected
 from ecrf.permissions import matrix
 from ecrf.schema import upgrade
 from events import EventStore, event_metadata, verify_chain
+from events.backup import ImportRefused, export_events, import_events
 
 DEMO_PASSWORD = "demo-password-1"
 DEMO_USERS = (
@@ -205,6 +206,39 @@ def projections_status() -> None:
     if status["last_error"]:
         click.echo(f"FAILED at position {status['failed_position']}: {status['last_error']}")
         sys.exit(1)
+
+
+@main.command("export-events")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+def export_events_command(file: str) -> None:
+    """Write the whole event log, hashes included, as JSON lines (a backup)."""
+    store = _store()
+    total = store.count()
+    with open(file, "w", encoding="utf-8") as out, click.progressbar(
+            length=total, label="exporting events") as bar:
+        written = export_events(store.engine, out, progress=bar.update)
+    head = store.head()
+    click.echo(f"exported {written} events to {file}; head position "
+               f"{head.position if head else 0}, head hash {head.hash if head else '-'}")
+
+
+@main.command("import-events")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def import_events_command(file: str) -> None:
+    """Load a backup into an empty database, verifying every hash; then rebuild projections."""
+    app = create_app()
+    services = app.extensions["ecrf"]
+    upgrade(services.store.engine)
+    with open(file, encoding="utf-8") as counting:
+        total = sum(1 for _ in counting)
+    try:
+        with open(file, encoding="utf-8") as lines, click.progressbar(
+                label="importing events", length=total) as bar:
+            imported = import_events(services.store.engine, lines, progress=bar.update)
+    except ImportRefused as refused:
+        raise click.ClickException(f"import refused, nothing written: {refused}") from None
+    services.runner.rebuild()
+    click.echo(f"imported {imported} events; chain verified; read models rebuilt")
 
 
 @main.command()

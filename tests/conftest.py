@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -44,11 +45,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("db_kind", kinds, scope="function")
 
 
-@pytest.fixture
-def database_url(db_kind: str, tmp_path) -> Iterator[tuple[str, dict]]:
-    """Yield (url, connect_args) of a fresh, migrated database of the requested kind."""
+@contextmanager
+def fresh_database(db_kind: str, directory) -> Iterator[tuple[str, dict]]:
+    """Yield (url, connect_args) of a new empty database, discarded whole afterwards."""
     if db_kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ecrf.db'}", {}
+        yield f"sqlite:///{directory / f'ecrf-{uuid.uuid4().hex[:8]}.db'}", {}
         return
     schema = f"t_{uuid.uuid4().hex[:16]}"
     admin = make_engine(POSTGRES_URL, poolclass=sa.pool.NullPool)
@@ -60,6 +61,23 @@ def database_url(db_kind: str, tmp_path) -> Iterator[tuple[str, dict]]:
         with admin.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
         admin.dispose()
+
+
+@pytest.fixture
+def database_url(db_kind: str, tmp_path) -> Iterator[tuple[str, dict]]:
+    """Yield (url, connect_args) of a fresh database of the requested kind."""
+    with fresh_database(db_kind, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def another_engine(db_kind: str, tmp_path) -> Iterator[Engine]:
+    """A second fresh, migrated database of the same kind (restore targets)."""
+    with fresh_database(db_kind, tmp_path) as (url, connect_args):
+        engine = make_engine(url, connect_args=connect_args)
+        upgrade(engine)
+        yield engine
+        engine.dispose()
 
 
 @pytest.fixture

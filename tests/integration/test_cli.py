@@ -77,3 +77,16 @@ def test_projections_rebuild_and_status(cli):
     rebuilt = cli("projections", "rebuild")
     assert rebuilt.exit_code == 0 and "from 5 events" in rebuilt.output
     assert "lag 0" in cli("projections", "status").output
+
+
+def test_export_and_import_events_round_trip_through_the_cli(cli, tmp_path, monkeypatch):
+    cli("demo")
+    backup = tmp_path / "backup.jsonl"
+    exported = cli("export-events", str(backup))
+    assert exported.exit_code == 0 and "exported 5 events" in exported.output
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'restored.db'}")
+    imported = cli("import-events", str(backup))
+    assert imported.exit_code == 0, imported.output
+    assert "imported 5 events" in imported.output
+    again = cli("import-events", str(backup))
+    assert again.exit_code == 1 and "empty" in again.output
