@@ -17,6 +17,7 @@ from ecrf.accounts.service import (
     reset_password,
 )
 from ecrf.app import create_app
+from ecrf.demo import seed_demo
 from ecrf.errors import Rejected
 from ecrf.permissions import matrix
 from ecrf.schema import upgrade
@@ -26,6 +27,7 @@ from events.backup import ImportRefused, export_events, import_events
 DEMO_PASSWORD = "demo-password-1"
 DEMO_USERS = (
     ("demo.staff", "site_staff", ["SITE-01"], "Sam Staff"),
+    ("demo.staff2", "site_staff", ["SITE-02"], "Sasha Staff"),
     ("demo.investigator", "investigator", ["SITE-01"], "Dr Ivy Investigator"),
     ("demo.monitor", "monitor", ["SITE-01"], "Mo Monitor"),
     ("demo.dm", "data_manager", ["*"], "Dana Manager"),
@@ -253,14 +255,25 @@ def permissions() -> None:
 
 
 @main.command()
-def demo() -> None:
-    """Create the schema and the demo accounts (one per role), and print how to log in."""
-    store = _store()
+@click.option("--accounts-only", is_flag=True, help="create the accounts but no subjects")
+def demo(accounts_only: bool) -> None:
+    """Create the schema, the demo accounts and (once) the demo trial; print how to log in."""
+    app = create_app()
+    services = app.extensions["ecrf"]
+    store = services.store
     upgrade(store.engine)
     with _as_cli():
         for username, role, sites, name in DEMO_USERS:
             if load_user(store, username) is None:
                 create_user(store, username, DEMO_PASSWORD, role, sites, name)
+    if not accounts_only and not store.stream_ids("SubjectRegistered"):
+        users = {u: load_user(store, u) for u in ("demo.staff", "demo.investigator",
+                                                  "demo.monitor", "demo.staff2")}
+        with event_metadata(client="ecrf demo", request_id="demo-seed"):
+            subjects = seed_demo(store, users["demo.staff"], users["demo.investigator"],
+                                 users["demo.monitor"], users["demo.staff2"], DEMO_PASSWORD)
+        services.runner.catch_up()
+        click.echo(f"demo trial: {len(subjects)} subjects at SITE-01 and SITE-02")
     click.echo(f"demo accounts (password for all: {DEMO_PASSWORD}):")
     for username, role, sites, _ in DEMO_USERS:
         click.echo(f"  {username:<20} {role:<14} sites {', '.join(sites)}")
