@@ -7,12 +7,14 @@ from typing import Any
 
 from flask import Flask
 
+from ecrf import request_log
 from ecrf.accounts.service import Tokens
 from ecrf.api import (
     audit,
     auth,
     entries,
     errors,
+    exports_files,
     forms,
     projections,
     replay,
@@ -56,11 +58,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api = errors.EcrfApi(app, spec_kwargs={"security": [{"bearerAuth": []}]})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     for blueprint in (auth.blp, subjects.blp, forms.blp, entries.blp, projections.blp,
-                      trial.blp, workflow.blp, audit.blp, replay.blp):
+                      trial.blp, workflow.blp, audit.blp, replay.blp,
+                      exports_files.blp):
         api.register_blueprint(blueprint)
     forms.register_fallback(app)
     errors.register(app)
     app.before_request(begin_request)
     app.teardown_request(end_request)
+    request_log.init_app(app)
     logging.getLogger("ecrf").setLevel(logging.INFO)
     return app
