@@ -14,6 +14,7 @@ from ecrf.api import (
     auth,
     entries,
     errors,
+    exports,
     exports_files,
     forms,
     projections,
@@ -55,11 +56,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         trial=trial_config,
         runner=ProjectionRunner(store, config=trial_config),
     )
-    api = errors.EcrfApi(app, spec_kwargs={"security": [{"bearerAuth": []}]})
+    api = errors.EcrfApi(app, spec_kwargs={"security": [{"bearerAuth": []}],
+                                           "extra_plugins": [errors.DocumentJsonObjects()]})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     for blueprint in (auth.blp, subjects.blp, forms.blp, entries.blp, projections.blp,
                       trial.blp, workflow.blp, audit.blp, replay.blp,
-                      exports_files.blp):
+                      exports_files.blp, exports.blp):
         api.register_blueprint(blueprint)
     forms.register_fallback(app)
     errors.register(app)

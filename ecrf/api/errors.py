@@ -6,9 +6,11 @@ import logging
 from typing import Any
 
 from flask import Flask, jsonify
+from apispec import BasePlugin
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
+from ecrf.api.schemas import ErrorSchema
 from ecrf.errors import STATUS_BY_KIND, Rejected
 
 log = logging.getLogger("ecrf.api")
@@ -23,7 +25,9 @@ def error_body(code: str, message: str, fields: dict[str, Any] | None = None) ->
 
 
 class EcrfApi(Api):
-    """flask-smorest's Api with its HTTP errors rendered in the project's error shape."""
+    """flask-smorest's Api with its HTTP errors rendered (and documented) in the error shape."""
+
+    ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error: HTTPException):  # type: ignore[override]
         data = getattr(error, "data", None) or {}
@@ -55,3 +59,15 @@ def register(app: Flask) -> None:
 
 def _snake(name: str) -> str:
     return name.lower().replace(" ", "_").replace("'", "")
+
+
+class DocumentJsonObjects(BasePlugin):
+    """Document a JSON-object 200 for views that return a dict without a response schema,
+    so that clients (and fuzzers) know a success is not an error document."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs) -> None:
+        for operation in (operations or {}).values():
+            responses = operation.setdefault("responses", {})
+            if not any(str(code).startswith("2") for code in responses):
+                responses["200"] = {"description": "OK", "content": {
+                    "application/json": {"schema": {"type": "object"}}}}

@@ -30,5 +30,14 @@ class VoidSchema(Schema):
     reason = fields.String(required=True)
 
 
+class ErrorBodySchema(Schema):
+    code = fields.String(required=True, metadata={"description": "machine-readable reason"})
+    message = fields.String(required=True)
+    fields_ = fields.Dict(data_key="fields", metadata={
+        "description": "field name -> list of messages (or nested messages)"})
+
+
 class ErrorSchema(Schema):
-    error = fields.Dict(metadata={"description": "{code, message, fields?}"})
+    """The one error shape of the API."""
+
+    error = fields.Nested(ErrorBodySchema, required=True)
