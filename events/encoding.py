@@ -37,17 +37,25 @@ def event_hash(
     recorded_at: datetime,
 ) -> str:
     """Return the hex SHA-256 of the previous hash and this event's canonical encoding."""
-    body = canonical_json(
-        {
-            "prev_hash": prev_hash,
-            "position": position,
-            "stream_id": stream_id,
-            "stream_version": stream_version,
-            "type": type,
-            "schema_version": schema_version,
-            "data": data,
-            "metadata": metadata,
-            "recorded_at": format_timestamp(recorded_at),
-        }
-    )
+    return hash_encoded(prev_hash, position, canonical_json(stream_id), stream_version,
+                        canonical_json(type), schema_version, canonical_json(data),
+                        canonical_json(metadata), format_timestamp(recorded_at))
+
+
+def hash_encoded(prev_hash: str, position: int, stream_id_json: str, stream_version: int,
+                 type_json: str, schema_version: int, data_json: str, metadata_json: str,
+                 recorded_at_text: str) -> str:
+    """Hash from parts already in canonical JSON, so the store encodes each payload once.
+
+    The body is ``canonical_json`` of the envelope with its keys in sorted order; canonical
+    JSON of an object is the concatenation of its members' canonical JSON, so splicing the
+    encoded parts gives the same bytes (tests/unit/test_encoding.py checks it).
+    """
+    if type(position) is not int or type(stream_version) is not int or type(
+            schema_version) is not int or len(prev_hash) != 64:
+        raise TypeError("position, versions must be int and prev_hash 64 hex digits")
+    body = (f'{{"data":{data_json},"metadata":{metadata_json},"position":{position},'
+            f'"prev_hash":"{prev_hash}","recorded_at":"{recorded_at_text}",'
+            f'"schema_version":{schema_version},"stream_id":{stream_id_json},'
+            f'"stream_version":{stream_version},"type":{type_json}}}')
     return hashlib.sha256(body.encode("utf-8")).hexdigest()

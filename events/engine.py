@@ -31,7 +31,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
         _configure_sqlite(engine)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+    # No pool_pre_ping: it costs a round trip per checkout. After a server restart the first
+    # statement on a stale connection fails, SQLAlchemy then invalidates the whole pool, and
+    # the client retries (safely, with its Idempotency-Key).
+    return sa.create_engine(url, pool_recycle=3600, **kwargs)
 
 
 def is_postgres(engine: Engine) -> bool:

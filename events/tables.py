@@ -20,7 +20,11 @@ events = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("idempotency_key", sa.String(200), nullable=True),
     sa.UniqueConstraint("stream_id", "stream_version", name="uq_events_stream_version"),
-    sa.UniqueConstraint("idempotency_key", name="uq_events_idempotency_key"),
-    sa.Index("ix_events_type", "type"),
+    sa.Index("uq_events_idempotency_key", "idempotency_key", unique=True,
+             postgresql_where=sa.text("idempotency_key IS NOT NULL"),
+             sqlite_where=sa.text("idempotency_key IS NOT NULL")),
+    sa.Index("ix_events_stream_start_type", "type",
+             postgresql_where=sa.text("stream_version = 1"),
+             sqlite_where=sa.text("stream_version = 1")),
     sa.Index("ix_events_recorded_at", "recorded_at"),
 )

@@ -43,9 +43,15 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(64), nullable=False),
         sa.Column("idempotency_key", sa.String(200), nullable=True),
         sa.UniqueConstraint("stream_id", "stream_version", name="uq_events_stream_version"),
-        sa.UniqueConstraint("idempotency_key", name="uq_events_idempotency_key"),
     )
-    op.create_index("ix_events_type", "events", ["type"])
+    # Partial indexes: the key is NULL on almost every row, and only the first event of a
+    # stream is looked up by type, so most inserts leave both untouched.
+    op.create_index("uq_events_idempotency_key", "events", ["idempotency_key"], unique=True,
+                    postgresql_where=sa.text("idempotency_key IS NOT NULL"),
+                    sqlite_where=sa.text("idempotency_key IS NOT NULL"))
+    op.create_index("ix_events_stream_start_type", "events", ["type"],
+                    postgresql_where=sa.text("stream_version = 1"),
+                    sqlite_where=sa.text("stream_version = 1"))
     op.create_index("ix_events_recorded_at", "events", ["recorded_at"])
     guards = POSTGRES_GUARDS if op.get_bind().dialect.name == "postgresql" else SQLITE_GUARDS
     for statement in guards:
