@@ -38,6 +38,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.verify": OVERSIGHT,
     "audit.read": OVERSIGHT,
     "security.read": frozenset({"data_manager", "auditor"}),
+    "export.odm": frozenset({"data_manager", "auditor"}),
+    "export.csv": frozenset({"data_manager", "auditor"}),
 }
 ROLES = ("site_staff", "investigator", "monitor", "data_manager", "auditor")
 

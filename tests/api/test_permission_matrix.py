@@ -47,6 +47,9 @@ ENDPOINTS = [
     ("GET", f"/subjects/{S}/replay?position=100000", None, "subject.read"),
     ("GET", f"/subjects/{S}/diff?from=0&to=100000", None, "subject.read"),
     ("GET", "/security/events", None, "security.read"),
+    ("GET", "/export/csv", None, "export.csv"),
+    ("GET", "/export/odm", None, "export.odm"),
+    ("GET", f"/subjects/{S}/platelets.svg", None, "subject.read"),
 ]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -204,6 +204,8 @@ def test_recorded_at_is_utc_server_time_and_never_runs_backwards(store):
     b = store.append("S-1", recorded(1), expected_version=1)[0]
     assert before - timedelta(seconds=1) <= a.recorded_at <= b.recorded_at
     assert store.position_at(a.recorded_at) >= 1
+    in_paris = a.recorded_at.astimezone(timezone(timedelta(hours=2)))
+    assert store.position_at(in_paris) == store.position_at(a.recorded_at)
     assert store.position_at(before - timedelta(days=1)) == 0
 
 

@@ -55,9 +55,9 @@ def test_an_unknown_role_is_refused_with_a_clear_message(cli):
 
 
 def test_verify_exits_non_zero_with_the_position_of_a_broken_link(cli):
-    assert cli("demo").exit_code == 0
+    assert cli("demo", "--accounts-only").exit_code == 0
     ok = cli("verify")
-    assert ok.exit_code == 0 and "chain OK: 5 events" in ok.output
+    assert ok.exit_code == 0 and "chain OK: 6 events" in ok.output
     engine = make_engine(cli.url)
     upgrade(engine)
     tamper(engine, "sqlite", "UPDATE events SET type = 'Forged' WHERE position = 3")
@@ -73,20 +73,20 @@ def test_permissions_prints_the_matrix(cli):
 
 
 def test_projections_rebuild_and_status(cli):
-    cli("demo")
+    cli("demo", "--accounts-only")
     rebuilt = cli("projections", "rebuild")
-    assert rebuilt.exit_code == 0 and "from 5 events" in rebuilt.output
+    assert rebuilt.exit_code == 0 and "from 6 events" in rebuilt.output
     assert "lag 0" in cli("projections", "status").output
 
 
 def test_export_and_import_events_round_trip_through_the_cli(cli, tmp_path, monkeypatch):
-    cli("demo")
+    cli("demo", "--accounts-only")
     backup = tmp_path / "backup.jsonl"
     exported = cli("export-events", str(backup))
-    assert exported.exit_code == 0 and "exported 5 events" in exported.output
+    assert exported.exit_code == 0 and "exported 6 events" in exported.output
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'restored.db'}")
     imported = cli("import-events", str(backup))
     assert imported.exit_code == 0, imported.output
-    assert "imported 5 events" in imported.output
+    assert "imported 6 events" in imported.output
     again = cli("import-events", str(backup))
     assert again.exit_code == 1 and "empty" in again.output
