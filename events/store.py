@@ -10,7 +10,10 @@ event (docs/event-store.md says why a table lock rather than a high-water mark).
 from __future__ import annotations
 
 import json
+import threading
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -69,6 +72,9 @@ class EventStore:
         self.engine = engine
         self.upcasters = upcasters or Upcasters()
         self._postgres = is_postgres(engine)
+        # SQLite admits one writer at a time; threads of this process queue on a lock instead
+        # of polling the database's busy handler (which sleeps up to 100 ms between tries).
+        self._writer_lock = nullcontext() if self._postgres else _sqlite_writer_lock(engine)
         # Reads are single statements: on PostgreSQL run them in autocommit, which saves the
         # BEGIN and the ROLLBACK round trips around each one.
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT") if self._postgres \
@@ -92,7 +98,8 @@ class EventStore:
         if not new_events:
             raise ValueError("append needs at least one event")
         stamp = current_metadata()
-        with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+        with self._writer_lock, self.engine.connect().execution_options(**WRITE) as conn, \
+                conn.begin():
             if self._postgres:
                 conn.exec_driver_sql("LOCK TABLE events IN EXCLUSIVE MODE")
             if idempotency_key is not None:
@@ -279,6 +286,14 @@ class EventStore:
             recorded_at=_utc(row.recorded_at),
             hash=row.hash,
         )
+
+
+_SQLITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+
+
+def _sqlite_writer_lock(engine: Engine) -> threading.Lock:
+    """One lock per engine, shared by every store built on it."""
+    return _SQLITE_LOCKS.setdefault(engine, threading.Lock())
 
 
 def _utc(moment: datetime) -> datetime:

@@ -46,5 +46,5 @@ def void(subject_id: str, entry_id: str):
         raise Invalid("validation_failed", "unknown fields", {"changes": ["Unknown field."]})
     outcome = void_entry(services().store, current_user(), subject_id, entry_id,
                          body.get("reason"), if_match=if_match(),
-                         idempotency_key=idempotency_key())
+                         idempotency_key=idempotency_key(), config=services().trial)
     return outcome, 200 if outcome.replayed else 201

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ecrf.accounts.model import User
 from ecrf.commands.outcome import Outcome
 from ecrf.errors import Conflict
 from events import ConcurrencyError, EventStore, IdempotencyKeyReused, NewEvent
+
+RETRIES = 10  # races on one casebook are short; each retry backs off a little more
 
 
 def scoped_key(user: User, idempotency_key: str | None) -> str | None:
@@ -47,4 +53,26 @@ def append_as(store: EventStore, user: User, stream_id: str, events: Sequence[Ne
         raise Conflict("version_conflict",
                        f"the casebook changed while the request was processed (now at "
                        f"version {moved.actual}): reload and retry") from None
-    return Outcome.of(recorded[0])
+    return Outcome.of(recorded[0], events=tuple(recorded))
+
+
+def retry_unpinned(command: Callable[..., Outcome]) -> Callable[..., Outcome]:
+    """Re-run a command that lost a race to another writer, unless the client pinned a version.
+
+    Without If-Match the client asked for "append to the casebook as it is"; an unrelated
+    entry recorded meanwhile is no reason to refuse, so the command reads and checks again.
+    """
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Outcome:
+        for attempt in range(RETRIES):
+            try:
+                return command(*args, **kwargs)
+            except Conflict as conflict:
+                if (conflict.code != "version_conflict" or kwargs.get("if_match") is not None
+                        or attempt == RETRIES - 1):
+                    raise
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return run

@@ -6,33 +6,42 @@ import uuid
 
 from ecrf.accounts.model import User
 from ecrf.commands.appending import append_as
+from ecrf.commands.outcome import Outcome
 from ecrf.errors import Conflict
 from events import EventStore, NewEvent
-from projections.casebook import fold_casebook
+from projections.casebook import Casebook, apply, fold_casebook
 from projections.edit_checks import findings
 from projections.trial_config import TrialConfig
 
 SYSTEM = User("system", "system", ("*",), "eCRF edit checks")
 
 
-def run_edit_checks(store: EventStore, subject_id: str, config: TrialConfig) -> None:
-    """Reconcile the subject's automatic queries with its current edit-check findings.
+def run_edit_checks(store: EventStore, book: Casebook, outcome: Outcome,
+                    config: TrialConfig) -> None:
+    """Reconcile the subject's automatic queries with its edit-check findings after a write.
 
-    Runs after the user's own write has committed, so it never fails that write: if another
-    writer moves the stream meanwhile, it retries, and the next write reconciles anyway.
+    ``book`` is the casebook the command read; the events it just recorded are folded in
+    rather than read back. Runs after the user's own write has committed, so it never fails
+    that write: if another writer moved the stream meanwhile, it re-reads and tries again
+    (and the next write reconciles anyway).
     """
+    if outcome.replayed:
+        return
+    for event in outcome.events:
+        apply(book, event)
     for _attempt in range(3):
         try:
-            _reconcile(store, subject_id, config)
+            _reconcile(store, book, config)
             return
         except Conflict:
-            continue
+            fresh = fold_casebook(store.read_stream(book.subject_id))
+            if fresh is None:
+                return
+            book = fresh
 
 
-def _reconcile(store: EventStore, subject_id: str, config: TrialConfig) -> None:
-    book = fold_casebook(store.read_stream(subject_id))
-    if book is None:
-        return
+def _reconcile(store: EventStore, book: Casebook, config: TrialConfig) -> None:
+    subject_id = book.subject_id
     current = {f.key: f for f in findings(book, config=config)}
     automatic = {(q.automatic, q.entry_id, q.field): q
                  for q in book.workflow.queries.values() if q.automatic}

@@ -12,7 +12,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from ecrf.accounts.model import User
-from ecrf.commands.appending import append_as, check_if_match, replay_if_seen
+from ecrf.commands.appending import append_as, check_if_match, replay_if_seen, retry_unpinned
 from ecrf.commands.derived import derive
 from ecrf.commands.edit_checks import run_edit_checks
 from ecrf.commands.locks import guard_writable
@@ -51,6 +51,7 @@ def register_subject(store: EventStore, user: User, payload: Mapping[str, Any], 
                      idempotency_key=idempotency_key)
 
 
+@retry_unpinned
 def submit_form(store: EventStore, user: User, subject_id: str, form: str,
                 payload: Mapping[str, Any], *, if_match: int | None = None,
                 idempotency_key: str | None = None,
@@ -71,10 +72,11 @@ def submit_form(store: EventStore, user: User, subject_id: str, form: str,
     event = _entry_event(FORMS[form].event_type, form, values, derived)
     outcome = append_as(store, user, subject_id, [event], expected_version=book.version,
                         idempotency_key=idempotency_key)
-    run_edit_checks(store, subject_id, config)
+    run_edit_checks(store, book, outcome, config)
     return outcome
 
 
+@retry_unpinned
 def correct_entry(store: EventStore, user: User, subject_id: str, entry_id: str,
                   changes: Any, reason: Any, *, if_match: int | None = None,
                   idempotency_key: str | None = None,
@@ -89,7 +91,7 @@ def correct_entry(store: EventStore, user: User, subject_id: str, entry_id: str,
     event = correction_event(book, entry_id, changes, reason, config)
     outcome = append_as(store, user, subject_id, [event], expected_version=book.version,
                         idempotency_key=idempotency_key)
-    run_edit_checks(store, subject_id, config)
+    run_edit_checks(store, book, outcome, config)
     return outcome
 
 
@@ -125,8 +127,10 @@ def correction_event(book: Casebook, entry_id: str, changes: Any, reason: Any,
     return NewEvent("EntryCorrected", data, {"reason": reason})
 
 
+@retry_unpinned
 def void_entry(store: EventStore, user: User, subject_id: str, entry_id: str, reason: Any, *,
-               if_match: int | None = None, idempotency_key: str | None = None) -> Outcome:
+               if_match: int | None = None, idempotency_key: str | None = None,
+               config: TrialConfig = DEFAULT_TRIAL) -> Outcome:
     """Withdraw an entry with a reason; it then counts for nothing, but stays in the record."""
     require(user.role, "entry.void")
     book = load_casebook(store, user, subject_id)
@@ -145,7 +149,7 @@ def void_entry(store: EventStore, user: User, subject_id: str, entry_id: str, re
                                      "reason": reason}, {"reason": reason})
     outcome = append_as(store, user, subject_id, [event], expected_version=book.version,
                         idempotency_key=idempotency_key)
-    run_edit_checks(store, subject_id, DEFAULT_TRIAL)
+    run_edit_checks(store, book, outcome, config)
     return outcome
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from events import RecordedEvent
 
@@ -16,8 +16,10 @@ class Outcome:
     position: int
     stream_version: int
     replayed: bool = False
+    events: tuple[RecordedEvent, ...] = field(default=(), repr=False, compare=False)
 
     @classmethod
-    def of(cls, event: RecordedEvent, *, replayed: bool = False) -> Outcome:
+    def of(cls, event: RecordedEvent, *, replayed: bool = False,
+           events: tuple[RecordedEvent, ...] = ()) -> Outcome:
         return cls(event.stream_id, event.data.get("entry_id"), event.position,
-                   event.stream_version, replayed)
+                   event.stream_version, replayed, events)

@@ -194,3 +194,24 @@ def test_chain_verifies_through_the_api(as_user, subject):
     report = as_user("auditor").get("/audit/verify").json
     assert report["ok"] is True
     assert report["head_position"] == report["events_checked"]
+
+
+def test_concurrent_submissions_without_if_match_all_succeed(app, staff, subject, store):
+    """Writers racing on one casebook are re-run, not refused, when no version was pinned."""
+    import threading
+
+    replies = []
+
+    def submit() -> None:
+        client = app.test_client()
+        replies.append(client.post(f"/api/v1/subjects/{subject}/forms/platelet_count",
+                                   json=platelet_count(), headers=staff._headers(None)))
+
+    threads = [threading.Thread(target=submit) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.status_code for r in replies) == [201] * 6
+    versions = [e.stream_version for e in store.read_stream(subject)]
+    assert versions == list(range(1, len(versions) + 1))
