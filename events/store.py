@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from events.cache import StreamCache
 from events.context import current_metadata
 from events.encoding import GENESIS_HASH, canonical_json, format_timestamp, hash_encoded
 from events.engine import WRITE, is_postgres
@@ -49,8 +50,10 @@ _VERSION_AND_HEAD = (
     )
     .order_by(T.c.position.desc()).limit(1)
 )
-_READ_STREAM = (sa.select(*_COLUMNS).where(T.c.stream_id == sa.bindparam("stream_id"))
-                .order_by(T.c.stream_version))
+_READ_STREAM_AFTER = (sa.select(*_COLUMNS)
+                      .where(T.c.stream_id == sa.bindparam("stream_id"),
+                             T.c.stream_version > sa.bindparam("after_version"))
+                      .order_by(T.c.stream_version))
 _READ_ALL_PAGE = (sa.select(*_COLUMNS).where(T.c.position > sa.bindparam("after"))
                   .order_by(T.c.position).limit(sa.bindparam("limit")))
 _loads = json.JSONDecoder().decode
@@ -72,6 +75,7 @@ class EventStore:
         self.engine = engine
         self.upcasters = upcasters or Upcasters()
         self._postgres = is_postgres(engine)
+        self._cache = StreamCache()
         # SQLite admits one writer at a time; threads of this process queue on a lock instead
         # of polling the database's busy handler (which sleeps up to 100 ms between tries).
         self._writer_lock = nullcontext() if self._postgres else _sqlite_writer_lock(engine)
@@ -162,15 +166,18 @@ class EventStore:
     # -- reading -------------------------------------------------------------------------
     def read_stream(self, stream_id: str, *, up_to_position: int | None = None
                     ) -> list[RecordedEvent]:
-        """Return a stream's events in version order, optionally only those up to a position."""
+        """Return a stream's events in version order, optionally only those up to a position.
+
+        Decoded events are cached per stream; the database is asked only for later versions.
+        """
+        known = self._cache.known(stream_id)
         with self._reader.connect() as conn:
-            if up_to_position is None:
-                rows = conn.execute(_READ_STREAM, {"stream_id": stream_id}).all()
-            else:
-                query = sa.select(*_COLUMNS).where(T.c.stream_id == stream_id,
-                                                   T.c.position <= up_to_position)
-                rows = conn.execute(query.order_by(T.c.stream_version)).all()
-        return self._decode_all(rows)
+            rows = conn.execute(_READ_STREAM_AFTER, {"stream_id": stream_id,
+                                                     "after_version": len(known)}).all()
+        events = self._cache.extend(stream_id, known, self._decode_all(rows)) if rows else known
+        if up_to_position is not None:
+            return [e for e in events if e.position <= up_to_position]
+        return list(events)
 
     def read_all(self, after: int = 0, limit: int | None = None, *,
                  types: Iterable[str] | None = None) -> list[RecordedEvent]:

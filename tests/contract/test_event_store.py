@@ -245,3 +245,13 @@ def test_streams_are_listed_by_their_first_event_type(store):
     store.append("user:bob", [NewEvent("UserCreated", {})], expected_version=0)
     store.append("S-2", [NewEvent("SubjectRegistered", {})], expected_version=0)
     assert store.stream_ids("SubjectRegistered") == ["S-1", "S-2"]
+
+
+def test_a_cached_stream_still_sees_events_appended_by_another_store(engine):
+    """The decoded-stream cache never goes stale: reads always ask for later versions."""
+    reader, writer = EventStore(engine), EventStore(engine)
+    writer.append("S-1", recorded(2), expected_version=0)
+    assert len(reader.read_stream("S-1")) == 2
+    writer.append("S-1", recorded(1), expected_version=2)
+    assert [e.stream_version for e in reader.read_stream("S-1")] == [1, 2, 3]
+    assert [e.stream_version for e in reader.read_stream("S-1", up_to_position=2)] == [1, 2]
