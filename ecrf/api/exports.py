@@ -50,7 +50,7 @@ def odm():
     if "position" in filters:
         filters["position"] = int(filters["position"])
     store.append(AUDIT_LOG, [NewEvent("ExportGenerated", {
-        "kind": "odm", "filters": filters, "subjects": list(export.subject_ids),
+        "kind": "odm", "filters": filters, "subject_ids": list(export.subject_ids),
         "up_to_position": export.position, "file_oid": export.file_oid})],
         expected_version=None)
     filename = f"odm-{export.created_at.strftime('%Y%m%dT%H%M%SZ')}.xml"

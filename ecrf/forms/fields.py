@@ -76,8 +76,14 @@ class UtcDateTime(fields.AwareDateTime):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(format="iso", default_timezone=None, **kwargs)
 
+    default_error_messages = {"out_of_range": "Not a representable date-time in UTC."}
+
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.datetime:
-        return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 (found by the fuzzer)
+            raise self.make_error("out_of_range") from None
 
     def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
         if value is None:

@@ -370,7 +370,7 @@ def test_one_subject_export_and_every_export_is_recorded(as_user, store, trial, 
     assert recorded.type == "ExportGenerated"
     assert recorded.data["kind"] == "odm"
     assert recorded.data["filters"] == {"subject_id": "ITP-001"}
-    assert recorded.data["subjects"] == ["ITP-001"]
+    assert recorded.data["subject_ids"] == ["ITP-001"]
     assert recorded.data["up_to_position"] == recorded.position - 1
     assert recorded.data["file_oid"] == root.get("FileOID")
     assert (recorded.metadata["actor"], recorded.metadata["role"]) == ("dm", "data_manager")
@@ -378,7 +378,7 @@ def test_one_subject_export_and_every_export_is_recorded(as_user, store, trial, 
     _export(as_user("auditor"), odm_schema, f"?position={trial.positions['first']}")
     recorded = store.read_stream("audit-log")[-1]
     assert recorded.data["filters"] == {"position": trial.positions["first"]}
-    assert recorded.data["subjects"] == ["ITP-001"]  # ITP-002 was registered later
+    assert recorded.data["subject_ids"] == ["ITP-001"]  # ITP-002 was registered later
     assert recorded.data["up_to_position"] == trial.positions["first"]
     assert recorded.metadata["actor"] == "auditor"
 

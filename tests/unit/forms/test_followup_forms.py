@@ -334,3 +334,10 @@ def test_unknown_field_is_refused(form: str) -> None:
 def test_fatal_grade_rule_names_both_fields_only_when_each_is_wrong() -> None:
     errors = errors_of("adverse_event", mutated("adverse_event", {"ctcae_grade": 5}))
     assert errors == {"outcome": ["Grade 5 requires outcome fatal."]}
+
+
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_a_date_time_beyond_the_utc_range_is_a_field_error_not_a_crash(moment):
+    with pytest.raises(ValidationError) as refused:
+        load_form("vital_signs", {"visit": "D1", "measured_at": moment})
+    assert "measured_at" in refused.value.messages
