@@ -21,7 +21,7 @@ CORRECTED = "EntryCorrected"
 VOIDED = "EntryVoided"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class EntryVersion:
     """One step of an entry's history: the original submission or a correction or a void."""
 
@@ -81,15 +81,26 @@ class Casebook:
     position: int = 0
     entries: dict[str, Entry] = field(default_factory=dict)
     workflow: Workflow = field(default_factory=Workflow)
+    # current(form) answers, kept until the next apply(): the projections ask the same few
+    # forms dozens of times, and each answer would otherwise scan every entry.
+    _current: dict[str | None, list[Entry]] = field(default_factory=dict, repr=False,
+                                                    compare=False)
+
+    def _current_of(self, form: str | None) -> list[Entry]:
+        found = self._current.get(form)
+        if found is None:
+            found = self._current[form] = [
+                e for e in self.entries.values()
+                if not e.voided and (form is None or e.form == form)]
+        return found
 
     def current(self, form: str | None = None) -> list[Entry]:
         """Return the entries that count (not voided), optionally of one form, in entry order."""
-        return [e for e in self.entries.values()
-                if not e.voided and (form is None or e.form == form)]
+        return list(self._current_of(form))
 
     def latest(self, form: str) -> Entry | None:
         """Return the most recently submitted current entry of a form."""
-        entries = self.current(form)
+        entries = self._current_of(form)
         return entries[-1] if entries else None
 
     @property
@@ -116,9 +127,10 @@ class Casebook:
         infusion = self.infusion
         if infusion is not None:
             day0 = clinical_date(infusion.values)
-            later = [e for e in self.current() if e is not infusion
-                     and (_is_follow_up_visit(e.visit)
-                          or (day0 and (clinical_date(e.values) or day0) > day0))]
+            later = any(e is not infusion
+                        and (_is_follow_up_visit(e.visit)
+                             or (day0 and (clinical_date(e.values) or day0) > day0))
+                        for e in self._current_of(None))
             return "in_follow_up" if later else "infused"
         checklist = self.latest("ie_checklist")
         treated = self.current("leukapheresis") or self.current("lymphodepletion")
@@ -167,12 +179,15 @@ def fold_casebook(events: Iterable[RecordedEvent], *, up_to_position: int | None
 def apply(book: Casebook, event: RecordedEvent) -> None:
     """Apply one event to a casebook in place (the fold's step)."""
     book.version, book.position = event.stream_version, event.position
+    if book._current:
+        book._current.clear()
     data = event.data
     if "entry_id" in data and "form" in data and "values" in data:
+        values = dict(data["values"])  # one copy; the original version shares it
         book.entries[data["entry_id"]] = Entry(
-            data["entry_id"], data["form"], event.type, dict(data["values"]),
+            data["entry_id"], data["form"], event.type, values,
             dict(data.get("derived") or {}), event.position, event.recorded_at,
-            [_version("original", event, data["values"], data["values"], None)],
+            [_version("original", event, values, values, None)],
         )
     elif event.type == CORRECTED:
         entry = book.entries[data["entry_id"]]
@@ -181,7 +196,8 @@ def apply(book: Casebook, event: RecordedEvent) -> None:
         if "derived" in data:
             entry.derived = dict(data["derived"])
         entry.versions.append(
-            _version("correction", event, entry.values, data["changes"], data.get("reason")))
+            _version("correction", event, entry.values, dict(data["changes"]),
+                     data.get("reason")))
     elif event.type == VOIDED:
         entry = book.entries[data["entry_id"]]
         entry.voided, entry.void_reason = True, data.get("reason")
@@ -191,6 +207,8 @@ def apply(book: Casebook, event: RecordedEvent) -> None:
 
 def _version(kind: str, event: RecordedEvent, values: dict, changes: dict,
              reason: str | None) -> EntryVersion:
-    return EntryVersion(kind, event.position, dict(values), dict(changes), reason,
-                        event.metadata.get("actor"), event.metadata.get("role"),
-                        event.recorded_at)
+    """A version shares the dicts it is given: an entry's values are replaced on correction,
+    never changed in place, so the dict a version holds stays as it was."""
+    meta = event.metadata
+    return EntryVersion(kind, event.position, values, changes, reason, meta.get("actor"),
+                        meta.get("role"), event.recorded_at)

@@ -58,6 +58,24 @@ def safety(book: Casebook, *, config: TrialConfig = DEFAULT_TRIAL) -> dict[str, 
     }
 
 
+def safety_summary(book: Casebook) -> dict[str, int | None]:
+    """The worst grades only (read models): AE grade, CRS and ICANS, without lab toxicities."""
+    aes = book.current("adverse_event")
+    age = _age(book)
+    crs = _daily(book.current("vital_signs"), "measured_at", crs_grade)
+    icans = _daily(book.current("neuro_assessment"), "assessed_at",
+                   lambda values: icans_grade(values, age) if age is not None else 0)
+    return {"max_grade": max((e.values["ctcae_grade"] for e in aes), default=None),
+            "crs_max_grade": _syndrome_max(aes, "crs", crs),
+            "icans_max_grade": _syndrome_max(aes, "icans", icans)}
+
+
+def _syndrome_max(aes: list[Entry], category: str, by_day: dict[date, int]) -> int:
+    """Grade 5 when a reported event of the syndrome was fatal, else the computed maximum."""
+    fatal = any(e.values["ctcae_grade"] == 5 for e in aes if e.values["category"] == category)
+    return 5 if fatal else max(by_day.values(), default=0)
+
+
 def lab_toxicities(book: Casebook, *, config: TrialConfig = DEFAULT_TRIAL
                    ) -> list[dict[str, Any]]:
     """Grade every lab value of every lab entry; list those of grade 1 or more."""
@@ -146,7 +164,7 @@ def _syndrome(aes: list[Entry], category: str, by_day: dict[date, int]) -> dict[
     computed_max = max(by_day.values(), default=0)
     reported_max = max((e.values["ctcae_grade"] for e in reported), default=0)
     fatal = any(e.values["ctcae_grade"] == 5 for e in reported)
-    max_grade = 5 if fatal else computed_max
+    max_grade = _syndrome_max(aes, category, by_day)
     differences = []
     if computed_max != reported_max and not fatal:
         differences.append({"computed_max_grade": computed_max,

@@ -100,13 +100,18 @@ class Workflow:
                 "signatures": [s.to_dict() for s in self.signatures]}
 
 
+_HANDLED = frozenset({*WORKFLOW_EVENTS, "EntryCorrected"})
+
+
 def apply_workflow(flow: Workflow, event: RecordedEvent) -> None:
     """Apply one event of the subject's stream to its workflow state."""
-    data, meta = event.data, event.metadata
-    actor, when = meta.get("actor", "unknown"), event.recorded_at.isoformat()
     for signature in flow.signatures:
         if signature.invalidated_by_position is None and event.position > signature.position:
             signature.invalidated_by_position = event.position
+    if event.type not in _HANDLED:
+        return  # a form entry or a void: nothing else to do (most events)
+    data, meta = event.data, event.metadata
+    actor, when = meta.get("actor", "unknown"), event.recorded_at.isoformat()
     if event.type == "QueryOpened":
         flow.queries[data["query_id"]] = Query(
             data["query_id"], data["entry_id"], data.get("field"), data["text"], actor, when,

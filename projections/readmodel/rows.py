@@ -6,9 +6,9 @@ from datetime import date
 from typing import Any
 
 from projections.casebook import Casebook
-from projections.efficacy import efficacy
+from projections.efficacy import response_summary
 from projections.eligibility import eligibility
-from projections.safety import safety
+from projections.safety import safety_summary
 from projections.schedule import schedule
 from projections.trial_config import DEFAULT_TRIAL, TrialConfig
 
@@ -18,19 +18,18 @@ OPEN_OUTCOMES = ("recovering", "not_recovered", "unknown")
 def subject_rows(book: Casebook, *, config: TrialConfig = DEFAULT_TRIAL
                  ) -> dict[str, list[dict[str, Any]]]:
     """Return the rows of every read-model table for one subject."""
-    eff = efficacy(book, config=config)
-    saf = safety(book, config=config)
+    best_response, response_at_w12 = response_summary(book, config=config)
+    saf = safety_summary(book)
     aes = book.current("adverse_event")
-    plan = schedule(book, today=date.max, response_at_w12=eff["response_at_w12"],
-                    config=config)
+    plan = schedule(book, today=date.max, response_at_w12=response_at_w12, config=config)
     return {
         "rm_subjects": [{
             "subject_id": book.subject_id, "site_id": book.site_id, "status": book.status,
             "eligibility_status": eligibility(book, config=config)["status"],
             "infused": book.infusion is not None,
-            "best_response": eff["best_response"], "response_at_w12": eff["response_at_w12"],
-            "max_ae_grade": saf["max_grade"], "crs_max_grade": saf["crs"]["max_grade"],
-            "icans_max_grade": saf["icans"]["max_grade"],
+            "best_response": best_response, "response_at_w12": response_at_w12,
+            "max_ae_grade": saf["max_grade"], "crs_max_grade": saf["crs_max_grade"],
+            "icans_max_grade": saf["icans_max_grade"],
             "open_saes": sum(1 for e in aes if e.values.get("serious")
                              and e.values.get("outcome") in OPEN_OUTCOMES),
             "position": book.position,

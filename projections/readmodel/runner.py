@@ -7,9 +7,11 @@ events twice gives the same rows (idempotent), and catching up equals rebuilding
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import threading
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,7 +88,7 @@ class ProjectionRunner:
     # -- rebuild -----------------------------------------------------------------------------
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         """Empty the read models and fold every event again; return the events read."""
-        with self._lock:
+        with self._lock, _gc_paused():
             books: dict[str, Casebook] = {}
             last, read = 0, 0
             for page in _pages(self.store, self.batch):
@@ -111,6 +113,7 @@ class ProjectionRunner:
                         conn.execute(metadata.tables[table].insert(), table_rows)
                 conn.execute(checkpoints.delete().where(checkpoints.c.name == NAME))
                 self._save_checkpoint(conn, None, last)
+            books.clear()  # freed by reference counting before the collector resumes
             return read
 
     # -- background ---------------------------------------------------------------------------
@@ -167,6 +170,22 @@ class ProjectionRunner:
                 conn.execute(checkpoints.insert(), {
                     "name": NAME, "position": 0, "updated_at": datetime.now(UTC),
                     "failed_position": position, "last_error": message})
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a rebuild holds every casebook.
+
+    Casebooks are acyclic and freed by reference counting; with a million events held, each
+    full collection walks tens of millions of objects, and the collector runs dozens of them.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _pages(store: EventStore, batch: int) -> Iterable[list[RecordedEvent]]:
