@@ -361,7 +361,9 @@ def instrumented_rebuild(storage: Storage) -> tuple[dict[str, float], float,
             stack.enter_context(patched(store, "_decode_all", timed_decode))
             stack.enter_context(patched(runner_module, "subject_rows",
                                         timed("project", original_rows)))
-            for name in ("efficacy", "safety", "schedule", "eligibility"):
+            for name in ("response_summary", "safety_summary", "schedule", "eligibility"):
+                if not hasattr(rows_module, name):
+                    continue
                 stack.enter_context(patched(rows_module, name,
                                             timed(f"project: {name}", getattr(rows_module,
                                                                               name))))
