@@ -11,6 +11,7 @@ from typing import Any
 from projections.casebook import Casebook, Entry
 from projections.rules.crs import crs_grade
 from projections.rules.ctcae import grade_lab
+from projections.rules.eligibility import completed_years
 from projections.rules.icans import icans_grade
 from projections.rules.sae import is_late_sae_report
 from projections.schedule import as_date
@@ -204,4 +205,4 @@ def _age(book: Casebook) -> int | None:
     infusion = book.infusion
     if infusion:
         today = as_date(infusion.values["infused_at"])
-    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+    return completed_years(birth, today)

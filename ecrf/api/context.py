@@ -11,7 +11,7 @@ from flask import current_app, g, request
 
 from ecrf.accounts.model import User
 from ecrf.accounts.service import Tokens, load_user
-from ecrf.errors import BadRequest, Unauthenticated
+from ecrf.errors import BadRequest, Invalid, Unauthenticated
 from events import EventStore
 from events.context import pop_metadata, push_metadata
 from projections.readmodel.runner import ProjectionRunner
@@ -114,3 +114,16 @@ def as_of_position() -> int | None:
                              {"as_of": ["e.g. 2026-03-01T12:00:00Z"]})
         return services().store.position_at(moment)
     return None
+
+
+def object_body(*allowed: str) -> dict:
+    """Return the JSON body as an object with only the ``allowed`` keys, or refuse with 422."""
+    body = json_body()
+    if not isinstance(body, dict):
+        raise Invalid("validation_failed", "the body must be a JSON object",
+                      {"_body": ["expected a JSON object"]})
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise Invalid("validation_failed", "unknown fields",
+                      {k: ["Unknown field."] for k in unknown})
+    return body

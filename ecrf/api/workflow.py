@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 from flask import request
 from flask_smorest import Blueprint
 
-from ecrf.api.context import current_user, json_body, services
+from ecrf.api.context import current_user, object_body, services
 from ecrf.api.schemas import OutcomeSchema
 from ecrf.commands import locks, workflow
 from ecrf.commands.subjects import load_casebook
-from ecrf.errors import BadRequest, Invalid
+from ecrf.errors import BadRequest
 from ecrf.permissions import require
 from projections.casebook import REGISTRATION, Casebook, fold_casebook
 
@@ -19,18 +19,6 @@ blp = Blueprint("workflow", __name__, url_prefix="/api/v1",
                 description="Queries, verification, signatures, locks")
 
 QUERY_STATES = ("open", "answered", "closed", "cancelled")
-
-
-def _body(*allowed: str) -> dict:
-    body = json_body()
-    if not isinstance(body, dict):
-        raise Invalid("validation_failed", "the body must be a JSON object",
-                      {"_body": ["expected a JSON object"]})
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise Invalid("validation_failed", "unknown fields", {k: ["Unknown field."]
-                                                              for k in unknown})
-    return body
 
 
 def _ctx():
@@ -41,7 +29,7 @@ def _ctx():
 @blp.response(201, OutcomeSchema)
 def open_query(subject_id: str):
     """Open a data query on an entry and field (monitor, data manager)."""
-    body = _body("entry_id", "field", "text")
+    body = object_body("entry_id", "field", "text")
     store, user = _ctx()
     return workflow.open_query(store, user, subject_id, body.get("entry_id"),
                                body.get("field"), body.get("text")), 201
@@ -51,7 +39,7 @@ def open_query(subject_id: str):
 @blp.response(201, OutcomeSchema)
 def answer_query(subject_id: str, query_id: str):
     """Answer a query, optionally with a correction of the entry (site staff, investigator)."""
-    body = _body("text", "changes", "reason")
+    body = object_body("text", "changes", "reason")
     store, user = _ctx()
     return workflow.answer_query(store, user, subject_id, query_id, body.get("text"),
                                  body.get("changes"), body.get("reason"),
@@ -66,7 +54,7 @@ def query_transition(subject_id: str, query_id: str, action: str):
              "cancel": workflow.cancel_query}
     if action not in steps:
         raise BadRequest("unknown_action", "use close, reopen or cancel")
-    body = _body("text")
+    body = object_body("text")
     store, user = _ctx()
     return steps[action](store, user, subject_id, query_id, body.get("text")), 201
 
@@ -155,7 +143,7 @@ def sdv_progress(book: Casebook) -> dict:
 @blp.response(201, OutcomeSchema)
 def sign(subject_id: str):
     """Sign the casebook: re-enter the password and choose a meaning (investigator)."""
-    body = _body("password", "meaning")
+    body = object_body("password", "meaning")
     store, user = _ctx()
     return workflow.sign_casebook(store, user, subject_id, body.get("password"),
                                   body.get("meaning")), 201
@@ -166,7 +154,7 @@ def sign(subject_id: str):
 def lock(subject_id: str):
     """Lock a casebook (data manager)."""
     store, user = _ctx()
-    return locks.lock_casebook(store, user, subject_id, _body("reason").get("reason")), 201
+    return locks.lock_casebook(store, user, subject_id, object_body("reason").get("reason")), 201
 
 
 @blp.route("/subjects/<subject_id>/unlock", methods=["POST"])
@@ -174,7 +162,7 @@ def lock(subject_id: str):
 def unlock(subject_id: str):
     """Unlock a casebook with a reason (data manager)."""
     store, user = _ctx()
-    return locks.unlock_casebook(store, user, subject_id, _body("reason").get("reason")), 201
+    return locks.unlock_casebook(store, user, subject_id, object_body("reason").get("reason")), 201
 
 
 @blp.route("/trial/lock", methods=["POST"])
@@ -182,7 +170,7 @@ def unlock(subject_id: str):
 def lock_trial():
     """Lock the whole trial database (data manager)."""
     store, user = _ctx()
-    return locks.set_trial_lock(store, user, True, _body("reason").get("reason")), 201
+    return locks.set_trial_lock(store, user, True, object_body("reason").get("reason")), 201
 
 
 @blp.route("/trial/unlock", methods=["POST"])
@@ -190,7 +178,7 @@ def lock_trial():
 def unlock_trial():
     """Unlock the trial database with a reason (data manager)."""
     store, user = _ctx()
-    return locks.set_trial_lock(store, user, False, _body("reason").get("reason")), 201
+    return locks.set_trial_lock(store, user, False, object_body("reason").get("reason")), 201
 
 
 @blp.route("/security/events", methods=["GET"])

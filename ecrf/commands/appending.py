@@ -10,8 +10,17 @@ from typing import Any
 
 from ecrf.accounts.model import User
 from ecrf.commands.outcome import Outcome
-from ecrf.errors import Conflict
+from ecrf.errors import Conflict, Invalid
 from events import ConcurrencyError, EventStore, IdempotencyKeyReused, NewEvent
+
+
+def required_reason(reason: Any) -> str:
+    """Return a stripped, non-blank reason, or refuse with 422 naming the field."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise Invalid("reason_required", "a reason is required",
+                      {"reason": ["give a non-blank reason"]})
+    return reason.strip()
+
 
 RETRIES = 10  # races on one casebook are short; each retry backs off a little more
 

@@ -12,7 +12,13 @@ from typing import Any
 from marshmallow import ValidationError
 
 from ecrf.accounts.model import User
-from ecrf.commands.appending import append_as, check_if_match, replay_if_seen, retry_unpinned
+from ecrf.commands.appending import (
+    append_as,
+    check_if_match,
+    replay_if_seen,
+    required_reason,
+    retry_unpinned,
+)
 from ecrf.commands.derived import derive
 from ecrf.commands.edit_checks import run_edit_checks
 from ecrf.commands.locks import guard_writable
@@ -99,7 +105,7 @@ def correction_event(book: Casebook, entry_id: str, changes: Any, reason: Any,
                      config: TrialConfig) -> NewEvent:
     """Validate a correction against the form and the subject and return its event."""
     entry = _entry(book, entry_id)
-    reason = _reason(reason)
+    reason = required_reason(reason)
     if not isinstance(changes, Mapping) or not changes:
         raise Invalid("validation_failed", "changes must be a non-empty object",
                       {"changes": ["give at least one field with its new value"]})
@@ -138,7 +144,7 @@ def void_entry(store: EventStore, user: User, subject_id: str, entry_id: str, re
         return replayed
     check_if_match(if_match, book.version)
     entry = _entry(book, entry_id)
-    reason = _reason(reason)
+    reason = required_reason(reason)
     if entry.voided:
         raise Conflict("entry_voided", "the entry is already voided")
     if entry.form == "registration":
@@ -178,13 +184,6 @@ def _json_keys(messages: Any) -> Any:
     if isinstance(messages, Mapping):
         return {str(k): _json_keys(v) for k, v in messages.items()}
     return messages
-
-
-def _reason(reason: Any) -> str:
-    if not isinstance(reason, str) or not reason.strip():
-        raise Invalid("reason_required", "a reason is required",
-                      {"reason": ["give a non-blank reason"]})
-    return reason.strip()
 
 
 def _entry(book: Casebook, entry_id: str) -> Any:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ecrf.accounts.model import User
-from ecrf.commands.appending import append_as
+from ecrf.commands.appending import append_as, required_reason
 from ecrf.commands.outcome import Outcome
 from ecrf.commands.subjects import load_casebook
-from ecrf.errors import Conflict, Invalid
+from ecrf.errors import Conflict
 from ecrf.permissions import require
 from events import EventStore, NewEvent
 from projections.casebook import Casebook
@@ -35,18 +35,11 @@ def guard_writable(store: EventStore, book: Casebook | None) -> None:
                        f" ({book.workflow.lock_reason}): ask a data manager to unlock it")
 
 
-def _reason(reason: Any) -> str:
-    if not isinstance(reason, str) or not reason.strip():
-        raise Invalid("reason_required", "a reason is required",
-                      {"reason": ["give a non-blank reason"]})
-    return reason.strip()
-
-
 def lock_casebook(store: EventStore, user: User, subject_id: str, reason: Any) -> Outcome:
     """Lock a subject's casebook (data manager)."""
     require(user.role, "casebook.lock")
     book = load_casebook(store, user, subject_id)
-    reason = _reason(reason)
+    reason = required_reason(reason)
     if trial_locked(store):
         raise Conflict("trial_locked", "the trial database is locked")
     if book.workflow.locked:
@@ -60,7 +53,7 @@ def unlock_casebook(store: EventStore, user: User, subject_id: str, reason: Any)
     """Unlock a subject's casebook with a reason (data manager)."""
     require(user.role, "casebook.unlock")
     book = load_casebook(store, user, subject_id)
-    reason = _reason(reason)
+    reason = required_reason(reason)
     if trial_locked(store):
         raise Conflict("trial_locked", "the trial database is locked")
     if not book.workflow.locked:
@@ -73,7 +66,7 @@ def unlock_casebook(store: EventStore, user: User, subject_id: str, reason: Any)
 def set_trial_lock(store: EventStore, user: User, locked: bool, reason: Any) -> Outcome:
     """Lock or unlock the whole trial database (data manager)."""
     require(user.role, "trial.lock" if locked else "trial.unlock")
-    reason = _reason(reason)
+    reason = required_reason(reason)
     if trial_locked(store) == locked:
         raise Conflict("trial_lock_unchanged",
                        f"the trial is already {'locked' if locked else 'unlocked'}")

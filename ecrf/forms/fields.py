@@ -14,6 +14,8 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from projections.rules import eligibility as eligibility_rules
+
 UTC = dt.UTC
 
 
@@ -353,6 +355,4 @@ def not_in_future(data: Mapping[str, Any], name: str) -> None:
         raise ValidationError("Must not be in the future.", name)
 
 
-def completed_years(birth: dt.date, on: dt.date) -> int:
-    """Age in completed years on a date (a 29 February birthday counts on 1 March)."""
-    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+completed_years = eligibility_rules.completed_years  # one definition of age, in the rules
