@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from flask import Flask
@@ -32,7 +33,9 @@ from projections.trial_config import DEFAULT_TRIAL
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: configuration, event store, API blueprints and the error shape."""
-    app = Flask(__name__, instance_relative_config=True)
+    # ECRF_INSTANCE_PATH moves the instance folder (secret key, default SQLite file) elsewhere.
+    app = Flask(__name__, instance_relative_config=True,
+                instance_path=os.environ.get("ECRF_INSTANCE_PATH") or None)
     app.config.from_mapping(from_environment(app.instance_path))
     app.config.update(
         API_TITLE="eCRF: CAR-T in chronic or refractory ITP",
