@@ -43,6 +43,44 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 ROLES = ("site_staff", "investigator", "monitor", "data_manager", "auditor")
 
+#: What each action is, in the words of a refusal ("a monitor cannot submit forms").
+ACTION_WORDS: dict[str, str] = {
+    "subject.register": "register subjects",
+    "form.submit": "submit forms",
+    "entry.correct": "correct entries",
+    "entry.void": "void entries",
+    "subject.read": "read casebooks",
+    "subject.list": "list subjects",
+    "forms.describe": "read the form definitions",
+    "trial.summary": "read the trial summary",
+    "query.open": "open queries",
+    "query.answer": "answer queries",
+    "query.close": "close queries",
+    "query.reopen": "re-open queries",
+    "query.cancel": "cancel queries",
+    "query.list": "list queries",
+    "entry.verify": "verify entries against source documents",
+    "casebook.sign": "sign casebooks",
+    "casebook.lock": "lock casebooks",
+    "casebook.unlock": "unlock casebooks",
+    "trial.lock": "lock the trial database",
+    "trial.unlock": "unlock the trial database",
+    "audit.verify": "verify the audit chain",
+    "audit.read": "read the audit trail",
+    "security.read": "read the security log",
+    "export.odm": "export ODM files",
+    "export.csv": "export CSV files",
+}
+ROLE_NAMES = {"site_staff": "a site staff member", "investigator": "an investigator",
+              "monitor": "a monitor", "data_manager": "a data manager",
+              "auditor": "an auditor", "system": "the system"}
+
+
+def refusal(role: str, action: str) -> str:
+    """Say in words who cannot do what: 'a monitor cannot submit forms'."""
+    who = ROLE_NAMES.get(role, f"the role {role!r}")
+    return f"{who} cannot {ACTION_WORDS.get(action, action.replace('.', ' '))}"
+
 
 def allowed(role: str, action: str) -> bool:
     """Tell whether ``role`` may perform ``action``."""
@@ -52,7 +90,7 @@ def allowed(role: str, action: str) -> bool:
 def require(role: str, action: str) -> None:
     """Refuse with 403 unless ``role`` may perform ``action``."""
     if not allowed(role, action):
-        raise Forbidden("forbidden", f"the role {role!r} may not {action.replace('.', ' ')}")
+        raise Forbidden("forbidden", refusal(role, action))
 
 
 def matrix() -> list[tuple[str, dict[str, bool]]]:

@@ -17,6 +17,9 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from projections.rules import eligibility as eligibility_rules
 
 UTC = dt.UTC
+#: How to write a date and a date-time, in the words of every message that refuses one.
+DATE_HINT = "use YYYY-MM-DD, e.g. 2026-11-04"
+DATETIME_HINT = "use an ISO 8601 date-time with its offset, e.g. 2026-11-04T08:30:00+01:00"
 
 
 # --- conditions -----------------------------------------------------------------------------
@@ -78,7 +81,12 @@ class UtcDateTime(fields.AwareDateTime):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(format="iso", default_timezone=None, **kwargs)
 
-    default_error_messages = {"out_of_range": "Not a representable date-time in UTC."}
+    default_error_messages = {
+        "out_of_range": "Not a representable date-time in UTC.",
+        "invalid": f"Not a valid date-time: {DATETIME_HINT}.",
+        "invalid_awareness": f"The date-time has no offset: {DATETIME_HINT}.",
+        "format": f"Not a valid date-time: {DATETIME_HINT}.",
+    }
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.datetime:
         moment = super()._deserialize(value, attr, data, **kwargs)
@@ -228,7 +236,9 @@ def date(
 ) -> fields.Date:
     """A calendar date, ISO 8601 (``2026-01-05``)."""
     return fields.Date(
-        format="iso", **_kwargs(description, required=required, required_when=required_when)
+        format="iso", error_messages={"invalid": f"Not a valid date: {DATE_HINT}.",
+                                      "format": f"Not a valid date: {DATE_HINT}."},
+        **_kwargs(description, required=required, required_when=required_when)
     )
 
 
@@ -253,7 +263,8 @@ def measure(
     """A number in a fixed unit and range (no free unit text: the unit is the field's)."""
     validators = []
     if min is not None or max is not None:
-        validators.append(validate.Range(min=min, max=max, min_inclusive=min_inclusive))
+        validators.append(validate.Range(min=min, max=max, min_inclusive=min_inclusive,
+                                         error=range_message(min, max, unit, min_inclusive)))
     extra = {} if default is None else {"default": default}
     return JsonNumber(
         **_kwargs(
@@ -282,9 +293,26 @@ def integer(
             description,
             required=required,
             unit=unit,
-            validators=[validate.Range(min=min, max=max)],
+            validators=[validate.Range(min=min, max=max, error=range_message(min, max, unit))],
         ),
     )
+
+
+def range_message(min: float | None, max: float | None, unit: str | None,
+                  min_inclusive: bool = True) -> str:
+    """Say the allowed range with its unit: 'Must be between 0 and 2000 x10^9/L.'"""
+    def show(value: float) -> str:
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    # a unit that starts with a power of ten is a multiplier: 2000 x10^9/L
+    suffix = "" if not unit else f" x{unit}" if unit[0].isdigit() else f" {unit}"
+    if min is not None and max is not None:
+        low = "" if min_inclusive else " (exclusive)"
+        return f"Must be between {show(min)}{low} and {show(max)}{suffix}."
+    if min is not None:
+        word = "at least" if min_inclusive else "more than"
+        return f"Must be {word} {show(min)}{suffix}."
+    return f"Must be at most {show(max)}{suffix}."  # type: ignore[arg-type]
 
 
 def records(schema: type[Schema], description: str, *, required: bool = False) -> fields.List:

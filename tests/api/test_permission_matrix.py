@@ -100,3 +100,11 @@ def test_the_matrix_covers_every_api_route(app):
     forms = {r for r in routes if "/forms/" in r[1] and r[1] != "/forms"}
     missing = {r for r in routes - covered - forms if r[1] not in exempt}
     assert not missing, f"routes missing from the permission matrix: {sorted(missing)}"
+
+
+def test_every_action_is_named_in_words_for_refusals():
+    from ecrf.permissions import ACTION_WORDS, PERMISSIONS, refusal
+
+    assert set(ACTION_WORDS) == set(PERMISSIONS)
+    assert refusal("monitor", "form.submit") == "a monitor cannot submit forms"
+    assert refusal("auditor", "casebook.sign") == "an auditor cannot sign casebooks"
