@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 import threading
 
@@ -19,8 +20,8 @@ from ecrf.accounts.service import (
 from ecrf.app import create_app
 from ecrf.demo import seed_demo
 from ecrf.errors import Rejected
-from ecrf.permissions import matrix
-from ecrf.schema import upgrade
+from ecrf.permissions import ROLES, matrix
+from ecrf.schema import DatabaseNotReady, check_ready, describe_url, upgrade
 from events import EventStore, event_metadata, verify_chain
 from events.backup import ImportRefused, export_events, import_events
 
@@ -39,11 +40,55 @@ def _store() -> EventStore:
     return create_app().extensions["ecrf"].store
 
 
+def _ready_store() -> EventStore:
+    """The store of an existing, migrated database; else a one-line message and exit 2."""
+    store = _store()
+    try:
+        check_ready(store.engine)
+    except DatabaseNotReady as problem:
+        click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
+    return store
+
+
+def database_in_use() -> str:
+    """The database the commands would use now (DATABASE_URL, else the instance's SQLite file)."""
+    from flask import Flask
+
+    from ecrf.config import from_environment
+
+    instance = os.environ.get("ECRF_INSTANCE_PATH") or Flask("ecrf.app").instance_path
+    return describe_url(from_environment(instance)["DATABASE_URL"])
+
+
+def _database_line(formatter: click.HelpFormatter) -> None:
+    formatter.write_paragraph()
+    formatter.write(f"Database (DATABASE_URL): {database_in_use()}\n")  # unwrapped: a URL
+
+
+class _DatabaseHelp(click.Command):
+    """A command whose --help ends by naming DATABASE_URL and the database it would use."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        _database_line(formatter)
+
+
+class _Group(click.Group):
+    command_class = _DatabaseHelp
+    group_class = type
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        _database_line(formatter)
+
+
 def _as_cli():
     return event_metadata(actor=f"cli:{getpass.getuser()}", role="system", client="ecrf-cli")
 
 
-@click.group()
+@click.group(cls=_Group)
+@click.version_option(package_name="ecrf", prog_name="ecrf")
 def main() -> None:
     """Event-sourced eCRF for the CAR-T ITP trial."""
 
@@ -89,7 +134,7 @@ def user() -> None:
 
 @user.command("create")
 @click.argument("username")
-@click.option("--role", required=True)
+@click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--site", "sites", multiple=True, required=True, help="repeat; '*' for all")
 @click.option("--full-name", default=None)
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
@@ -109,7 +154,7 @@ def user_create(username: str, role: str, sites: tuple[str, ...], full_name: str
 
 
 def _admin(action, *args) -> None:
-    store = _store()
+    store = _ready_store()
     try:
         with _as_cli():
             action(store, *args)
@@ -128,7 +173,7 @@ def user_deactivate(username: str, reason: str) -> None:
 
 @user.command("set-role")
 @click.argument("username")
-@click.option("--role", required=True)
+@click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--reason", required=True)
 def user_set_role(username: str, role: str, reason: str) -> None:
     """Change an account's role."""
@@ -160,7 +205,7 @@ def user_reset_password(username: str, password_stdin: bool) -> None:
 @main.command()
 def verify() -> None:
     """Check the hash chain; exit status 1 and the position when a link is broken."""
-    report = verify_chain(_store().engine)
+    report = verify_chain(_ready_store().engine)
     if report.ok:
         click.echo(f"chain OK: {report.checked} events, head position {report.head_position}, "
                    f"head hash {report.head_hash}")
@@ -190,6 +235,7 @@ def projections_rebuild() -> None:
 @projections.command("catch-up")
 def projections_catch_up() -> None:
     """Apply the events recorded since the checkpoint."""
+    _ready_store()
     runner = create_app().extensions["ecrf"].runner
     read = runner.catch_up()
     status = runner.status()
@@ -202,6 +248,7 @@ def projections_catch_up() -> None:
 @projections.command("status")
 def projections_status() -> None:
     """Show the checkpoint, the lag behind the store and the last failure, if any."""
+    _ready_store()
     status = create_app().extensions["ecrf"].runner.status()
     click.echo(f"{status['name']}: checkpoint {status['position']}, head {status['head']}, "
                f"lag {status['lag']}")
@@ -212,9 +259,19 @@ def projections_status() -> None:
 
 @main.command("export-events")
 @click.argument("file", type=click.Path(dir_okay=False, writable=True))
-def export_events_command(file: str) -> None:
+@click.option("--force", is_flag=True, help="overwrite FILE if it exists")
+def export_events_command(file: str, force: bool) -> None:
     """Write the whole event log, hashes included, as JSON lines (a backup)."""
-    store = _store()
+    from pathlib import Path
+
+    target = Path(file)
+    if not target.parent.is_dir():
+        click.echo(f"error: no folder {str(target.parent)!r} to write {target.name} in", err=True)
+        sys.exit(2)
+    if target.exists() and not force:
+        click.echo(f"error: {file} exists: give --force to overwrite it", err=True)
+        sys.exit(2)
+    store = _ready_store()
     total = store.count()
     with open(file, "w", encoding="utf-8") as out, click.progressbar(
             length=total, label="exporting events") as bar:
@@ -274,6 +331,7 @@ def demo(accounts_only: bool) -> None:
                                  users["demo.monitor"], users["demo.staff2"], DEMO_PASSWORD)
         services.runner.catch_up()
         click.echo(f"demo trial: {len(subjects)} subjects at SITE-01 and SITE-02")
+    click.echo(f"database: {describe_url(str(store.engine.url))}")
     click.echo(f"demo accounts (password for all: {DEMO_PASSWORD}):")
     for username, role, sites, _ in DEMO_USERS:
         click.echo(f"  {username:<20} {role:<14} sites {', '.join(sites)}")
