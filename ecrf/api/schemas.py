@@ -41,3 +41,38 @@ class ErrorSchema(Schema):
     """The one error shape of the API."""
 
     error = fields.Nested(ErrorBodySchema, required=True)
+
+
+class QueryOpenSchema(Schema):
+    entry_id = fields.String(required=True, metadata={"description": "the entry queried"})
+    field = fields.String(allow_none=True, metadata={
+        "description": "the field queried (a key of the entry's values, or answers.<code>)"})
+    text = fields.String(required=True, metadata={"description": "the question to the site"})
+
+
+class QueryAnswerSchema(Schema):
+    text = fields.String(required=True, metadata={"description": "the site's answer"})
+    changes = fields.Dict(metadata={
+        "description": "optional correction of the queried entry in the same commit: "
+                       "field -> new value"})
+    reason = fields.String(metadata={"description": "reason of that correction (default: text)"})
+
+
+class QueryTransitionSchema(Schema):
+    text = fields.String(metadata={"description": "a note (required to re-open or cancel)"})
+
+
+class SignatureRequestSchema(Schema):
+    password = fields.String(required=True, metadata={
+        "description": "the signer's password, re-entered (21 CFR 11.200)"})
+    meaning = fields.String(required=True, validate=validate.OneOf(
+        ("authorship", "review", "approval")), metadata={"description": "what the signature "
+                                                                        "means (11.50)"})
+
+
+class LockRequestSchema(Schema):
+    reason = fields.String(required=True, metadata={"description": "why (kept in the record)"})
+
+
+class VerifyRequestSchema(Schema):
+    """Source data verification takes no fields: send {} (or no body)."""
