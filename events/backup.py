@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from events.encoding import GENESIS_HASH, canonical_json, event_hash, format_timestamp
 from events.engine import WRITE
 from events.errors import EventStoreError
-from events.store import _utc
+from events.store import APPEND_LOCK, _utc
 from events.tables import events as T
 
 FIELDS = ("position", "stream_id", "stream_version", "type", "schema_version", "data",
@@ -53,7 +53,7 @@ def import_events(engine: Engine, lines: Iterable[str], *, batch: int = 2000,
     """Load an exported file into an empty database, verifying every link; return the count."""
     with engine.connect().execution_options(**WRITE) as conn, conn.begin():
         if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("LOCK TABLE events IN EXCLUSIVE MODE")
+            conn.exec_driver_sql(APPEND_LOCK)
         if conn.execute(sa.select(sa.func.count()).select_from(T)).scalar_one():
             raise ImportRefused("the target database already holds events: import needs "
                                 "an empty one")

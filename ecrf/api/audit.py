@@ -9,12 +9,13 @@ import io
 import json
 from datetime import datetime
 
-from flask import Response, request
+from flask import Response, current_app, request
 from flask_smorest import Blueprint
 
 from ecrf.api.context import current_user, services
 from ecrf.commands.subjects import load_casebook
-from ecrf.errors import BadRequest
+from ecrf.errors import BadRequest, Conflict
+from ecrf.evidence import fresh_checkpoint, witness_checkpoints
 from ecrf.permissions import require
 from events import NewEvent, verify_chain
 from projections.audit_trail import COLUMNS, audit_rows
@@ -32,11 +33,28 @@ def record_view(view: str, filters: dict) -> None:
 
 @blp.route("/audit/verify", methods=["GET"])
 def verify():
-    """Re-check the whole hash chain; report the head and the first broken link, if any."""
+    """Re-check the whole log (positions, stream versions, time order, hashes, event
+    signatures, casebook signatures' covers_hash, the witness file's checkpoints); report the
+    head and the first failure, if any."""
     require(current_user().role, "audit.verify")
-    report = verify_chain(services().store.engine).to_dict()
+    store = services().store
+    keys = {store.signer.key_id: store.signer.public_key} if store.signer else None
+    report = verify_chain(store.engine, public_keys=keys,
+                          checkpoints=witness_checkpoints(current_app)).to_dict()
     record_view("chain_verification", {})
     return report
+
+
+@blp.route("/audit/checkpoint", methods=["GET"])
+def checkpoint():
+    """A checkpoint of the log head signed now, with the public key to check it: keep it
+    outside the database to prove later that nothing up to it changed."""
+    require(current_user().role, "audit.checkpoint")
+    store = services().store
+    signed = fresh_checkpoint(store)
+    if signed is None:
+        raise Conflict("nothing_to_sign", "the log is empty or the server has no signing key")
+    return {**signed, "public_key": store.signer.public_pem}
 
 
 @blp.route("/subjects/<subject_id>/audit-trail", methods=["GET"])
