@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 
 from events import EventStore, events_committed
@@ -52,6 +53,8 @@ def ensure_signing_key(app: Flask) -> tuple[Signer, bool]:
 
 def check_signing_key(store: EventStore) -> None:
     """Refuse to go on with a key other than the one that signed the last signed event."""
+    if not sa.inspect(store.engine).has_table("events"):
+        return  # a database not migrated yet has signed nothing
     last = store.last_key_id()
     if last is not None and store.signer is not None and last != store.signer.key_id:
         raise SigningKeyError(
