@@ -12,9 +12,9 @@ from datetime import datetime
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
 
-from ecrf.api.context import current_user, services
+from ecrf.api.context import current_user, object_body, services
 from ecrf.commands.subjects import load_casebook
-from ecrf.errors import BadRequest, Conflict
+from ecrf.errors import BadRequest, Conflict, Invalid
 from ecrf.evidence import fresh_checkpoint, witness_checkpoints
 from ecrf.permissions import require
 from events import NewEvent, verify_chain
@@ -31,18 +31,36 @@ def record_view(view: str, filters: dict) -> None:
         "view": view, "filters": filters})], expected_version=None)
 
 
-@blp.route("/audit/verify", methods=["GET"])
+MAX_CHECKPOINTS = 1000
+
+
+@blp.route("/audit/verify", methods=["GET", "POST"])
 def verify():
     """Re-check the whole log (positions, stream versions, time order, hashes, event
     signatures, casebook signatures' covers_hash, the witness file's checkpoints); report the
-    head and the first failure, if any."""
+    head and the first failure, if any. POST ``{"checkpoints": [...]}`` to check kept
+    receipts too."""
     require(current_user().role, "audit.verify")
     store = services().store
     keys = {store.signer.key_id: store.signer.public_key} if store.signer else None
+    given = _posted_checkpoints() if request.method == "POST" else []
     report = verify_chain(store.engine, public_keys=keys,
-                          checkpoints=witness_checkpoints(current_app)).to_dict()
+                          checkpoints=[*witness_checkpoints(current_app), *given]).to_dict()
     record_view("chain_verification", {})
     return report
+
+
+def _posted_checkpoints() -> list[tuple[str, dict]]:
+    body = object_body("checkpoints")
+    points = body.get("checkpoints")
+    if not isinstance(points, list) or not 1 <= len(points) <= MAX_CHECKPOINTS:
+        raise Invalid("validation_failed", "checkpoints must be a list of receipts",
+                      {"checkpoints": [f"give 1 to {MAX_CHECKPOINTS} checkpoints"]})
+    wrong = [i for i, point in enumerate(points) if not isinstance(point, dict)]
+    if wrong:
+        raise Invalid("validation_failed", "each checkpoint must be an object",
+                      {"checkpoints": [f"item {i + 1} is not an object" for i in wrong[:10]]})
+    return [(f"posted checkpoint {i}", point) for i, point in enumerate(points, start=1)]
 
 
 @blp.route("/audit/checkpoint", methods=["GET"])
