@@ -44,7 +44,6 @@ def trial(store, db_kind):
 @pytest.fixture
 def check(app, as_user, database_url, db_kind, tmp_path, monkeypatch):
     """Run all three verifiers; return (cli result, API report, script output)."""
-    url, connect_args = database_url
     cli_url = url_for_script(database_url).replace("postgresql://", "postgresql+psycopg://")
     monkeypatch.setenv("DATABASE_URL", cli_url.replace("?options=-c search_path=",
                                                        "?options=-csearch_path%3D"))
