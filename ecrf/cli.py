@@ -55,7 +55,17 @@ def _as_cli():
     return event_metadata(actor=f"cli:{getpass.getuser()}", role="system", client="ecrf-cli")
 
 
-@click.group()
+class _Commands(click.Group):
+    """Every command reports an unusable signing key as one clear line, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except SigningKeyError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """Event-sourced eCRF for the CAR-T ITP trial."""
 

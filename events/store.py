@@ -27,6 +27,7 @@ from events.encoding import GENESIS_HASH, canonical_json, format_timestamp, hash
 from events.engine import WRITE, is_postgres
 from events.errors import ConcurrencyError, IdempotencyKeyReused
 from events.model import NewEvent, RecordedEvent
+from events.rotation import ROTATION_TYPE
 from events.signals import events_committed
 from events.signing import Signer
 from events.tables import events as T
@@ -234,11 +235,20 @@ class EventStore:
         return events
 
     def last_key_id(self) -> str | None:
-        """Return the key_id that signed the last signed event (None: nothing signed yet)."""
-        query = (sa.select(T.c.key_id).where(T.c.key_id.is_not(None))
+        """Return the key_id that must sign the next event: the key of the last signed event,
+        or the new key when that event is a key rotation (None: nothing signed yet)."""
+        query = (sa.select(T.c.key_id, T.c.type, T.c.data).where(T.c.key_id.is_not(None))
                  .order_by(T.c.position.desc()).limit(1))
         with self.engine.connect() as conn:
-            return conn.execute(query).scalar()
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        if row.type == ROTATION_TYPE:
+            try:
+                return json.loads(row.data)["new_key_id"]
+            except (ValueError, KeyError, TypeError):
+                return row.key_id
+        return row.key_id
 
     def stream_version(self, stream_id: str) -> int:
         """Return the version of a stream (0 when it does not exist)."""
