@@ -90,3 +90,20 @@ def test_export_and_import_events_round_trip_through_the_cli(cli, tmp_path, monk
     assert "imported 6 events" in imported.output
     again = cli("import-events", str(backup))
     assert again.exit_code == 1 and "empty" in again.output
+
+
+def test_import_events_refuses_a_backup_signed_by_another_key_naming_the_line(
+        cli, tmp_path, monkeypatch):
+    from events.signing import Signer, write_key_pair
+
+    cli("demo", "--accounts-only")
+    backup = tmp_path / "backup.jsonl"
+    cli("export-events", str(backup))
+    other = tmp_path / "other.pem"
+    write_key_pair(Signer.generate(), other)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'restored.db'}")
+    refused = cli("import-events", str(backup), "--public-key",
+                  str(tmp_path / "other.pub.pem"))
+    assert refused.exit_code == 1
+    assert "line 1: the signature of position 1" in refused.output
+    assert EventStore(make_engine(f"sqlite:///{tmp_path / 'restored.db'}")).count() == 0
