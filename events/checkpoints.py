@@ -95,7 +95,7 @@ class WitnessFile:
         self.path, self.signer, self.interval = Path(path), signer, interval
         self._lock = threading.Lock()
         self._last_position = 0
-        self._last_time = 0.0
+        self._last_time: float | None = None  # none written yet by this process
 
     def append(self, position: int, hash_: str, recorded_at: datetime) -> dict[str, Any]:
         """Sign a checkpoint of this head now and append it to the file (fsynced)."""
@@ -114,6 +114,6 @@ class WitnessFile:
 
     def due(self, position: int) -> bool:
         """Tell whether the periodic checkpoint is due for a head at ``position``."""
-        return position > self._last_position and \
-            time.monotonic() - self._last_time >= self.interval
+        return position > self._last_position and (
+            self._last_time is None or time.monotonic() - self._last_time >= self.interval)
 

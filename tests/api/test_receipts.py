@@ -133,3 +133,37 @@ def test_a_receipt_with_a_wrong_type_is_a_failure_not_a_crash(as_user, staff, fi
     bad = {**made.json["receipt"], field: [1, {"x": None}]}
     reply = as_user("auditor").post("/audit/verify", {"checkpoints": [bad]})
     assert reply.status_code == 200 and reply.json["ok"] is False
+
+
+def test_plain_writes_are_witnessed_at_most_once_an_interval(engine, tmp_path):
+    import threading
+
+    from ecrf.app import create_app
+    from ecrf.evidence import run_witness_forever
+
+    def app_with(interval: float, name: str):
+        return create_app({"ENGINE": engine, "SECRET_KEY": "w", "TESTING": True,
+                           "WITNESS_FILE": str(tmp_path / name),
+                           "WITNESS_INTERVAL_SECONDS": interval})
+
+    slow = app_with(3600, "slow.jsonl")
+    store = slow.extensions["ecrf"].store
+    for n in range(5):
+        store.append(f"S-{n}", [NewEvent("X", {})], expected_version=0)
+    assert [p["position"] for p in witnessed(slow)] == [1]  # the first, then not for an hour
+    fast = app_with(0.05, "fast.jsonl")
+    writer = fast.extensions["ecrf"].store
+    stop = threading.Event()
+    loop = threading.Thread(target=run_witness_forever, args=(fast, stop))
+    loop.start()
+    try:
+        writer.append("S-9", [NewEvent("X", {})], expected_version=0)
+        head = writer.head().position
+        for _ in range(100):
+            if any(p["position"] == head for p in witnessed(fast)):
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        loop.join(timeout=5)
+    assert witnessed(fast)[-1]["position"] == head
