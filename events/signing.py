@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -66,15 +67,15 @@ class Signer:
 
     private_key: Ed25519PrivateKey
 
-    @property
+    @cached_property
     def public_key(self) -> Ed25519PublicKey:
         return self.private_key.public_key()
 
-    @property
-    def key_id(self) -> str:
+    @cached_property
+    def key_id(self) -> str:  # cached: read on every append
         return key_id_of(self.public_key)
 
-    @property
+    @cached_property
     def public_pem(self) -> str:
         return public_pem(self.public_key)
 

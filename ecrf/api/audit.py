@@ -11,6 +11,7 @@ from datetime import datetime
 
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
+from sqlalchemy.exc import SQLAlchemyError
 
 from ecrf.api.context import current_user, object_body, services
 from ecrf.commands.subjects import load_casebook
@@ -44,8 +45,14 @@ def verify():
     store = services().store
     keys = {store.signer.key_id: store.signer.public_key} if store.signer else None
     given = _posted_checkpoints() if request.method == "POST" else []
-    report = verify_chain(store.engine, public_keys=keys,
-                          checkpoints=[*witness_checkpoints(current_app), *given]).to_dict()
+    try:
+        report = verify_chain(store.engine, public_keys=keys,
+                              checkpoints=[*witness_checkpoints(current_app), *given]).to_dict()
+    except SQLAlchemyError as error:  # e.g. a column dropped by someone with the database
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        report = {"ok": False, "first_broken_position": None,
+                  "problem": f"the event table cannot be read: {reason}"}
+        return report  # nor can this view be recorded in it
     record_view("chain_verification", {})
     return report
 

@@ -169,6 +169,7 @@ def test_a_covers_hash_signed_by_the_server_but_wrong_is_detected(trial, check, 
     ("schema_version", "one", "whole number"),
     ("hash", "x", "hash"),
     ("signature", None, "not signed"),
+    ("key_id", None, "not signed"),
     ("recorded_at", "yesterday", "recorded_at"),
 ])
 def test_a_malformed_value_in_a_tampered_row_is_a_failure_at_its_position(
@@ -182,3 +183,21 @@ def test_a_malformed_value_in_a_tampered_row_is_a_failure_at_its_position(
     assert report["first_broken_position"] == 3 and words in report["problem"], report
     assert script.startswith("BROKEN at position 3:"), script
     assert not math.isnan(report["head_position"])
+
+
+def test_a_dropped_column_is_reported_not_a_crash(app, as_user, store, db_kind,
+                                                   database_url, monkeypatch):
+    from tests.contract.test_event_store import tamper
+
+    Subject(store, "ITP-001").screening_labs(platelets=14)
+    auditor = as_user("auditor")
+    tamper(store.engine, db_kind, "ALTER TABLE events DROP COLUMN signature")
+    report = auditor.get("/audit/verify")
+    assert report.status_code == 200
+    assert report.json["ok"] is False and "cannot be read" in report.json["problem"]
+    monkeypatch.setenv("DATABASE_URL", url_for_script(database_url).replace(
+        "postgresql://", "postgresql+psycopg://").replace("?options=-c search_path=",
+                                                          "?options=-csearch_path%3D"))
+    cli = CliRunner().invoke(main, ["verify"], catch_exceptions=False)
+    assert cli.exit_code == 2 and "cannot read the database" in cli.output
+    assert "Traceback" not in cli.output
