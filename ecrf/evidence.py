@@ -5,6 +5,7 @@ by default), so someone who can write to the database cannot forge or hide a cha
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,8 @@ from flask import Flask
 from events import EventStore, events_committed
 from events.checkpoints import WitnessFile, make_checkpoint, read_checkpoints
 from events.signing import Signer, SigningKeyError, write_key_pair
+
+log = logging.getLogger("ecrf.evidence")
 
 #: A checkpoint goes to the witness file when an event of these types commits
 #: (casebook signature, locks, exports and audit exports).
@@ -116,7 +119,10 @@ def connect_witness(app: Flask) -> None:
             return
         last = events[-1]
         if any(e.type in WITNESSED_TYPES for e in events) or witness.due(last.position):
-            witness.append(last.position, last.hash, last.recorded_at)
+            try:
+                witness.append(last.position, last.hash, last.recorded_at)
+            except OSError:  # the write is committed: never turn it into an error response
+                log.exception("could not append to the witness file %s", witness.path)
 
     events_committed.connect(on_commit, sender=store)  # weak: lives as long as the app
     app.extensions["ecrf_witness_listener"] = on_commit

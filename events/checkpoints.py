@@ -60,7 +60,7 @@ def checkpoint_problem(checkpoint: Any, public_keys: Mapping[str, Any]) -> str |
         return f"checkpoint signed by an unknown key {checkpoint['key_id']!r}"
     try:
         body = signed_body(checkpoint)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return "checkpoint fields cannot be encoded"
     if not signature_holds(key, checkpoint["signature"], body):
         return "checkpoint signature does not hold"

@@ -96,6 +96,10 @@ def verify_chain(engine: Engine, *, batch: int = 5000,
                                                  for r in rotations))
             checks.insert(4, "event signatures")
         walk = _Walk(keys)
+        checked_points = 0
+        for where, checkpoint in checkpoints:  # signatures now; hashes during the walk
+            checked_points += 1
+            _record(walk, _check_checkpoint(walk, keys, where, checkpoint))
         after = 0
         try:
             while True:
@@ -109,14 +113,10 @@ def verify_chain(engine: Engine, *, batch: int = 5000,
                     break
                 after = rows[-1][0]
         except _Broken as broken:
-            walk.broken = broken
-        covers = _check_covers(conn, walk)
-        checked_points = 0
-        for where, checkpoint in checkpoints:
-            checked_points += 1
-            _record(walk, _check_checkpoint(conn, walk, keys, where, checkpoint))
-        if covers is not None:
-            _record(walk, covers)
+            _record(walk, broken)
+        else:
+            _record(walk, walk.beyond_the_end())
+        _record(walk, _check_covers(conn, walk))
     if checked_points:
         checks.append("checkpoints")
     common = {"signatures_checked": keys is not None,
@@ -144,6 +144,18 @@ class _Walk:
         self.last_recorded: datetime | None = None
         self.signatures: list[tuple[int, str, Any]] = []
         self.broken: _Broken | None = None
+        #: position -> [(where, hash)] of the checkpoints whose signatures hold
+        self.wanted: dict[int, list[tuple[str, str]]] = {}
+
+    def beyond_the_end(self) -> _Broken | None:
+        """A checkpoint past the last stored event: the log was cut short."""
+        head = self.expected - 1
+        past = [p for p in self.wanted if p > head]
+        if not past:
+            return None
+        where = self.wanted[min(past)][0][0]
+        return _Broken(min(past), f"the log ends at position {head}, before the checkpoint "
+                                  f"in {where}: events were removed")
 
     def check(self, row: sa.Row) -> None:
         (position, stream_id, version, type_, schema_version, data, metadata, recorded_at,
@@ -178,6 +190,10 @@ class _Walk:
                                     "predecessor's hash")
         if self.keys is not None:
             self._check_signature(position, hash_, signature, key_id)
+        for where, expected_hash in self.wanted.get(position, ()):
+            if expected_hash != hash_:
+                raise _Broken(position, f"the stored hash differs from the checkpoint in "
+                                        f"{where}")
         if type_ == SIGNATURE_EVENT:
             self.signatures.append((position, stream_id, parsed_data))
         self.versions[stream_id] = version
@@ -216,9 +232,9 @@ def _check_covers(conn: sa.Connection, walk: _Walk) -> _Broken | None:
     return None
 
 
-def _check_checkpoint(conn: sa.Connection, walk: _Walk,
-                      keys: Mapping[str, Ed25519PublicKey] | None, where: str,
+def _check_checkpoint(walk: _Walk, keys: Mapping[str, Ed25519PublicKey] | None, where: str,
                       checkpoint: Any) -> _Broken | None:
+    """Check a checkpoint's form and signature, and note its hash for the walk to compare."""
     position = checkpoint.get("position") if isinstance(checkpoint, dict) else None
     at = position if type(position) is int and position > 0 else 0
     if keys is None:
@@ -226,13 +242,7 @@ def _check_checkpoint(conn: sa.Connection, walk: _Walk,
     problem = checkpoint_problem(checkpoint, keys)
     if problem:
         return _Broken(at, f"{where}: {problem}")
-    head = walk.expected - 1
-    if walk.broken is None and position > head:
-        return _Broken(position, f"the log ends at position {head}, before the checkpoint in "
-                                 f"{where}: events were removed")
-    stored = conn.execute(sa.select(T.c.hash).where(T.c.position == position)).scalar()
-    if stored != checkpoint["hash"]:
-        return _Broken(position, f"the stored hash differs from the checkpoint in {where}")
+    walk.wanted.setdefault(position, []).append((where, checkpoint["hash"]))
     return None
 
 

@@ -130,7 +130,8 @@ def test_rotation_hands_signing_over_and_verify_follows_it(cli, tmp_path):
     stranger = tmp_path / "stranger.pem"
     stranger.write_text(Signer.generate().public_pem)
     refused = cli("verify", "--public-key", str(stranger))
-    assert refused.exit_code == 1 and "position 1: signed by an unknown key" in refused.output
+    assert refused.exit_code == 1 and "position 1: " in refused.output
+    assert "signed by an unknown key" in refused.output
 
 
 def test_verify_exits_2_with_one_line_when_the_database_cannot_be_read(cli, tmp_path,
