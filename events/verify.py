@@ -146,6 +146,7 @@ class _Walk:
         self.broken: _Broken | None = None
         #: position -> [(where, hash)] of the checkpoints whose signatures hold
         self.wanted: dict[int, list[tuple[str, str]]] = {}
+        self.retired: set[str] = set()  # keys rotated away from: they sign nothing later
 
     def beyond_the_end(self) -> _Broken | None:
         """A checkpoint past the last stored event: the log was cut short."""
@@ -196,6 +197,9 @@ class _Walk:
                                         f"{where}")
         if type_ == SIGNATURE_EVENT:
             self.signatures.append((position, stream_id, parsed_data))
+        if type_ == ROTATION_TYPE and isinstance(parsed_data, dict) and \
+                isinstance(parsed_data.get("old_key_id"), str):
+            self.retired.add(parsed_data["old_key_id"])
         self.versions[stream_id] = version
         self.prev_hash, self.expected, self.last_recorded = hash_, position + 1, moment
         self.checked += 1
@@ -206,6 +210,9 @@ class _Walk:
         key = self.keys.get(key_id) if isinstance(key_id, str) else None
         if key is None:
             raise _Broken(position, f"signed by an unknown key {key_id!r}")
+        if key_id in self.retired:
+            raise _Broken(position, f"signed by the key {key_id}, retired by an earlier "
+                                    "rotation")
         if not signature_holds(key, signature, hash_.encode("ascii", "replace")):
             raise _Broken(position, f"the signature does not hold for key {key_id}")
 

@@ -172,3 +172,27 @@ def test_verify_checks_kept_receipts_and_refuses_a_forged_one(cli, tmp_path):
     assert junk.exit_code == 1 and "not a checkpoint" in junk.output
     missing = cli("verify", "--checkpoint", str(tmp_path / "nope.json"))
     assert missing.exit_code == 2 and "cannot read" in missing.output
+
+
+def test_an_event_signed_by_a_retired_key_after_its_rotation_fails(cli, tmp_path,
+                                                                   monkeypatch):
+    from events import NewEvent
+
+    cli("keys", "create", "--dir", str(tmp_path / "keys"))
+    assert cli("demo", "--accounts-only").exit_code == 0
+    old = Signer.from_file(tmp_path / "keys" / "signing_key.pem")
+    assert cli("keys", "rotate").exit_code == 0
+    assert cli("demo", "--accounts-only").exit_code == 0  # the new key starts
+    with monkeypatch.context() as env:
+        env.setenv("ECRF_SIGNING_KEY",
+                   str(tmp_path / "keys" / f"signing_key.pem.retired-{old.key_id}"))
+        refused = cli("demo", "--accounts-only")
+        assert refused.exit_code != 0 and "is not the key" in refused.output  # the old not
+    stale = EventStore(make_engine(cli.url), signer=old)  # a server still running the old key
+    late = stale.append("S-1", [NewEvent("X", {})], expected_version=0)[0]
+    result = cli("verify")
+    assert result.exit_code == 1
+    assert f"position {late.position}: signed by the key {old.key_id}, retired" in result.output
+    script = run_script(inspector_script(tmp_path), cli.url,
+                        str(tmp_path / "keys" / "signing_key.pub.pem"))
+    assert script.startswith(f"BROKEN at position {late.position}: signed by a key retired")
