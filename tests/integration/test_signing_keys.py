@@ -196,3 +196,9 @@ def test_an_event_signed_by_a_retired_key_after_its_rotation_fails(cli, tmp_path
     script = run_script(inspector_script(tmp_path), cli.url,
                         str(tmp_path / "keys" / "signing_key.pub.pem"))
     assert script.startswith(f"BROKEN at position {late.position}: signed by a key retired")
+
+
+def test_verify_without_any_public_key_says_so_and_exits_2(cli):
+    result = cli("verify")  # ECRF_SIGNING_KEY names a file not made yet; no --public-key
+    assert result.exit_code == 2 and "no public key" in result.output
+    assert len(result.output.strip().splitlines()) == 1
