@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from ecrf import request_log
+from ecrf import evidence, request_log
 from ecrf.accounts.service import Tokens
 from ecrf.api import (
     audit,
@@ -52,7 +52,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
     engine = app.config.get("ENGINE") or make_engine(
         app.config["DATABASE_URL"], **app.config.get("ENGINE_OPTIONS", {}))
-    store = EventStore(engine)
+    store = EventStore(engine, signer=evidence.load_signer(app.config))
     trial_config = app.config.get("TRIAL", DEFAULT_TRIAL)
     app.extensions["ecrf"] = Services(
         store=store,
@@ -60,6 +60,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         trial=trial_config,
         runner=ProjectionRunner(store, config=trial_config),
     )
+    evidence.connect_witness(app)
     api = errors.EcrfApi(app, spec_kwargs={"security": [{"bearerAuth": []}],
                                            "extra_plugins": [errors.DocumentJsonObjects(),
                                                              CompleteOperations()]})

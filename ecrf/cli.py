@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import getpass
-import os
 import sys
 import threading
+from pathlib import Path
 
 import click
 
@@ -18,12 +18,17 @@ from ecrf.accounts.service import (
     reset_password,
 )
 from ecrf.app import create_app
+from ecrf.cli_help import Commands
+from ecrf.cli_keys import keys, run_verify, started_key
+from ecrf.db_roles import GrantRefused, grant_app_role
 from ecrf.demo import seed_demo
 from ecrf.errors import Rejected
+from ecrf.evidence import ensure_signing_key, run_witness_forever
 from ecrf.permissions import ROLES, matrix
 from ecrf.schema import DatabaseNotReady, check_ready, describe_url, upgrade
-from events import EventStore, event_metadata, verify_chain
-from events.backup import ImportRefused, export_events, import_events
+from events import EventStore, event_metadata
+from events.backup import ImportRefused, backup_keys, export_events, import_events
+from events.signing import SigningKeyError, key_id_of, load_public_key
 
 DEMO_PASSWORD = "demo-password-1"
 DEMO_USERS = (
@@ -37,60 +42,46 @@ DEMO_USERS = (
 
 
 def _store() -> EventStore:
-    return create_app().extensions["ecrf"].store
-
-
-def _ready_store() -> EventStore:
-    """The store of an existing, migrated database; else a one-line message and exit 2."""
-    store = _store()
+    """The store of a command that writes: its key is made on first use, and must be the one
+    that signed the log so far."""
+    app = create_app()
     try:
-        check_ready(store.engine)
+        ensure_signing_key(app)
+    except SigningKeyError as error:
+        raise click.ClickException(str(error)) from None
+    return app.extensions["ecrf"].store
+
+
+def _require_database() -> None:
+    """Refuse, in one line and with exit 2, a missing or un-migrated database (before anything
+    connects to it: connecting to a missing SQLite file would create it)."""
+    engine = create_app({"SIGNING_KEY_CREATE": True}).extensions["ecrf"].store.engine
+    try:
+        check_ready(engine)
     except DatabaseNotReady as problem:
         click.echo(f"error: {problem}", err=True)
         sys.exit(2)
-    return store
+    finally:
+        engine.dispose()
 
 
-def database_in_use() -> str:
-    """The database the commands would use now (DATABASE_URL, else the instance's SQLite file)."""
-    from flask import Flask
-
-    from ecrf.config import from_environment
-
-    instance = os.environ.get("ECRF_INSTANCE_PATH") or Flask("ecrf.app").instance_path
-    return describe_url(from_environment(instance)["DATABASE_URL"])
-
-
-def _database_line(formatter: click.HelpFormatter) -> None:
-    formatter.write_paragraph()
-    formatter.write(f"Database (DATABASE_URL): {database_in_use()}\n")  # unwrapped: a URL
-
-
-class _DatabaseHelp(click.Command):
-    """A command whose --help ends by naming DATABASE_URL and the database it would use."""
-
-    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        super().format_epilog(ctx, formatter)
-        _database_line(formatter)
-
-
-class _Group(click.Group):
-    command_class = _DatabaseHelp
-    group_class = type
-
-    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        super().format_epilog(ctx, formatter)
-        _database_line(formatter)
+def _ready_store() -> EventStore:
+    """The store of an existing, migrated database (see _require_database)."""
+    _require_database()
+    return _store()
 
 
 def _as_cli():
     return event_metadata(actor=f"cli:{getpass.getuser()}", role="system", client="ecrf-cli")
 
 
-@click.group(cls=_Group)
+@click.group(cls=Commands)
 @click.version_option(package_name="ecrf", prog_name="ecrf")
 def main() -> None:
     """Event-sourced eCRF for the CAR-T ITP trial."""
+
+
+main.add_command(keys)
 
 
 @main.command()
@@ -104,10 +95,13 @@ def serve(host: str, port: int, threads: int) -> None:
     app = create_app()
     services = app.extensions["ecrf"]
     upgrade(services.store.engine)
+    started_key(app)
     stop = threading.Event()
     services.runner.catch_up()
     threading.Thread(target=services.runner.run_forever, args=(stop,), daemon=True,
                      name="projections").start()
+    threading.Thread(target=run_witness_forever, args=(app, stop), daemon=True,
+                     name="witness").start()
     click.echo(f"eCRF API on http://{host}:{port}/api/v1 (OpenAPI UI: /api/v1/docs)")
     try:
         waitress_serve(app, host=host, port=port, threads=threads, ident="ecrf")
@@ -123,8 +117,21 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply the Alembic migrations."""
-    upgrade(_store().engine)
+    upgrade(create_app().extensions["ecrf"].store.engine)
     click.echo("database is at the latest schema")
+
+
+@db.command("grant-app-role")
+@click.argument("role")
+def db_grant_app_role(role: str) -> None:
+    """Grant ROLE what the running app needs and no more (PostgreSQL; run as the owner)."""
+    try:
+        statements = grant_app_role(create_app().extensions["ecrf"].store.engine, role)
+    except GrantRefused as refused:
+        raise click.ClickException(str(refused)) from None
+    for statement in statements:
+        click.echo(statement)
+    click.echo(f"{role} may SELECT and INSERT events, and nothing more on them")
 
 
 @main.group()
@@ -203,16 +210,17 @@ def user_reset_password(username: str, password_stdin: bool) -> None:
 
 
 @main.command()
-def verify() -> None:
-    """Check the hash chain; exit status 1 and the position when a link is broken."""
-    report = verify_chain(_ready_store().engine)
-    if report.ok:
-        click.echo(f"chain OK: {report.checked} events, head position {report.head_position}, "
-                   f"head hash {report.head_hash}")
-        return
-    click.echo(f"chain BROKEN at position {report.first_broken_position}: {report.problem} "
-               f"({report.checked} events verified before it)", err=True)
-    sys.exit(1)
+@click.option("--checkpoint", "checkpoints", multiple=True,
+              type=click.Path(dir_okay=False), help="a file of one checkpoint (JSON) or JSON "
+              "lines of them, e.g. kept receipts; repeatable")
+@click.option("--public-key", "public_keys", multiple=True, type=click.Path(dir_okay=False),
+              help="a PEM public key to trust instead of the server's; repeatable")
+def verify(checkpoints: tuple[str, ...], public_keys: tuple[str, ...]) -> None:
+    """Check the log: positions, stream versions, time order, hashes, signatures, casebook
+    signatures' covers_hash, the witness file and any --checkpoint. Exit 0 when everything
+    holds, 1 at the first failure, 2 when the database cannot be read."""
+    _require_database()
+    run_verify(checkpoints, public_keys)
 
 
 @main.group()
@@ -235,7 +243,7 @@ def projections_rebuild() -> None:
 @projections.command("catch-up")
 def projections_catch_up() -> None:
     """Apply the events recorded since the checkpoint."""
-    _ready_store()
+    _require_database()
     runner = create_app().extensions["ecrf"].runner
     read = runner.catch_up()
     status = runner.status()
@@ -248,7 +256,7 @@ def projections_catch_up() -> None:
 @projections.command("status")
 def projections_status() -> None:
     """Show the checkpoint, the lag behind the store and the last failure, if any."""
-    _ready_store()
+    _require_database()
     status = create_app().extensions["ecrf"].runner.status()
     click.echo(f"{status['name']}: checkpoint {status['position']}, head {status['head']}, "
                f"lag {status['lag']}")
@@ -283,21 +291,37 @@ def export_events_command(file: str, force: bool) -> None:
 
 @main.command("import-events")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-def import_events_command(file: str) -> None:
-    """Load a backup into an empty database, verifying every hash; then rebuild projections."""
+@click.option("--public-key", "public_keys", multiple=True, type=click.Path(dir_okay=False),
+              help="a PEM public key to trust instead of the server's; repeatable")
+def import_events_command(file: str, public_keys: tuple[str, ...]) -> None:
+    """Load a backup into an empty database, verifying every hash, signature, stream version
+    and the time order; then rebuild projections."""
     app = create_app()
     services = app.extensions["ecrf"]
     upgrade(services.store.engine)
+    signer = services.store.signer
+    try:
+        trusted = [load_public_key(Path(f).read_bytes()) for f in public_keys] or (
+            [signer.public_key] if signer else [])
+    except (OSError, SigningKeyError) as error:
+        raise click.ClickException(f"cannot read the public key: {error}") from None
+    if not trusted:
+        raise click.ClickException("no public key to check the signatures with: give "
+                                   "--public-key PEM or ECRF_SIGNING_KEY")
     with open(file, encoding="utf-8") as counting:
         total = sum(1 for _ in counting)
+    with open(file, encoding="utf-8") as scanning:
+        keys = backup_keys(scanning, {key_id_of(k): k for k in trusted})
     try:
         with open(file, encoding="utf-8") as lines, click.progressbar(
                 label="importing events", length=total) as bar:
-            imported = import_events(services.store.engine, lines, progress=bar.update)
+            imported = import_events(services.store.engine, lines, progress=bar.update,
+                                     public_keys=keys)
     except ImportRefused as refused:
         raise click.ClickException(f"import refused, nothing written: {refused}") from None
     services.runner.rebuild()
-    click.echo(f"imported {imported} events; chain verified; read models rebuilt")
+    click.echo(f"imported {imported} events; chain and signatures verified; read models "
+               "rebuilt")
 
 
 @main.command()
@@ -319,6 +343,7 @@ def demo(accounts_only: bool) -> None:
     services = app.extensions["ecrf"]
     store = services.store
     upgrade(store.engine)
+    started_key(app)
     with _as_cli():
         for username, role, sites, name in DEMO_USERS:
             if load_user(store, username) is None:

@@ -9,9 +9,17 @@ from typing import Any
 
 
 def from_environment(instance_path: str) -> dict[str, Any]:
-    """Read DATABASE_URL, ECRF_SECRET_KEY and ECRF_TOKEN_TTL, with working defaults."""
+    """Read DATABASE_URL, ECRF_SECRET_KEY, ECRF_TOKEN_TTL, ECRF_SIGNING_KEY and
+    ECRF_WITNESS_FILE, with working defaults."""
     Path(instance_path).mkdir(parents=True, exist_ok=True)
+    signing_key = os.environ.get("ECRF_SIGNING_KEY")
     return {
+        # The event-signing key stays outside the database; without ECRF_SIGNING_KEY, serve
+        # and demo create one in the instance folder on first start.
+        "SIGNING_KEY_FILE": signing_key or str(Path(instance_path) / "signing_key.pem"),
+        "SIGNING_KEY_CREATE": not signing_key,
+        "WITNESS_FILE": os.environ.get("ECRF_WITNESS_FILE")
+        or str(Path(instance_path) / "checkpoints.jsonl"),
         "DATABASE_URL": os.environ.get(
             "DATABASE_URL", f"sqlite:///{Path(instance_path) / 'ecrf.db'}"
         ),

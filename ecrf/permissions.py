@@ -37,6 +37,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "trial.unlock": frozenset({"data_manager"}),
     "audit.verify": OVERSIGHT,
     "audit.read": OVERSIGHT,
+    "audit.checkpoint": frozenset({"data_manager", "auditor"}),
     "security.read": frozenset({"data_manager", "auditor"}),
     "export.odm": frozenset({"data_manager", "auditor"}),
     "export.csv": frozenset({"data_manager", "auditor"}),

@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,7 +27,9 @@ from events.encoding import GENESIS_HASH, canonical_json, format_timestamp, hash
 from events.engine import WRITE, is_postgres
 from events.errors import ConcurrencyError, IdempotencyKeyReused
 from events.model import NewEvent, RecordedEvent
+from events.rotation import ROTATION_TYPE
 from events.signals import events_committed
+from events.signing import Signer
 from events.tables import events as T
 from events.upcasting import Upcasters
 
@@ -35,6 +37,11 @@ _COLUMNS = (
     T.c.position, T.c.stream_id, T.c.stream_version, T.c.type, T.c.schema_version,
     T.c.data, T.c["metadata"], T.c.recorded_at, T.c.hash,
 )
+# One transaction-scoped advisory lock serialises the store's writers on PostgreSQL. Unlike
+# LOCK TABLE ... EXCLUSIVE it needs no UPDATE, DELETE or TRUNCATE privilege, so the app can
+# run as a role that may only SELECT and INSERT events (ecrf db grant-app-role).
+APPEND_LOCK = "SELECT pg_advisory_xact_lock(4242001)"
+_ONE_MICROSECOND = timedelta(microseconds=1)
 
 
 # Built once: constructing and coercing a select per call costs ~20 us of pure Python.
@@ -71,8 +78,12 @@ class Head:
 class EventStore:
     """Append to and read from the event log through one SQLAlchemy engine."""
 
-    def __init__(self, engine: Engine, upcasters: Upcasters | None = None) -> None:
+    def __init__(self, engine: Engine, upcasters: Upcasters | None = None, *,
+                 signer: Signer | None = None) -> None:
         self.engine = engine
+        #: Signs each appended event's hash (None: events are stored unsigned, and a verify
+        #: with public keys reports them). The key lives outside the database.
+        self.signer = signer
         self.upcasters = upcasters or Upcasters()
         self._postgres = is_postgres(engine)
         self._cache = StreamCache()
@@ -105,7 +116,7 @@ class EventStore:
         with self._writer_lock, self.engine.connect().execution_options(**WRITE) as conn, \
                 conn.begin():
             if self._postgres:
-                conn.exec_driver_sql("LOCK TABLE events IN EXCLUSIVE MODE")
+                conn.exec_driver_sql(APPEND_LOCK)
             if idempotency_key is not None:
                 earlier = self._by_idempotency_key(conn, idempotency_key)
                 if earlier:
@@ -119,6 +130,10 @@ class EventStore:
             if expected_version is not None and version != expected_version:
                 raise ConcurrencyError(stream_id, expected_version, version)
             recorded, rows = self._number_and_link(stream_id, version, head, new_events, stamp)
+            if self.signer is not None:
+                sign, key_id = self.signer.sign, self.signer.key_id
+                for row in rows:
+                    row["signature"], row["key_id"] = sign(row["hash"].encode("ascii")), key_id
             if idempotency_key is not None:
                 rows[0]["idempotency_key"] = idempotency_key
             conn.execute(_INSERT, rows)
@@ -138,8 +153,10 @@ class EventStore:
         position = head.position if head else 0
         prev_hash = head.hash if head else GENESIS_HASH
         now = datetime.now(UTC)
-        if head and head.recorded_at and head.recorded_at > now:
-            now = head.recorded_at  # recorded_at never runs backwards along the log
+        if head and head.recorded_at and head.recorded_at >= now:
+            # recorded_at never runs backwards along the log, and two appends never share one:
+            # the events of one append are those with its recorded_at (receipts rely on it)
+            now = head.recorded_at + _ONE_MICROSECOND
         stamp_text = format_timestamp(now)
         stream_text = canonical_json(stream_id)
         recorded, rows = [], []
@@ -160,7 +177,7 @@ class EventStore:
             rows.append({"position": pos, "stream_id": stream_id, "stream_version": ver,
                          "type": new.type, "schema_version": sv, "data": data_text,
                          "metadata": meta_text, "recorded_at": now, "hash": prev_hash,
-                         "idempotency_key": None})
+                         "idempotency_key": None, "signature": None, "key_id": None})
         return recorded, rows
 
     # -- reading -------------------------------------------------------------------------
@@ -203,6 +220,35 @@ class EventStore:
             if len(page) < batch:
                 return
             after = page[-1].position
+
+    def appended_with(self, first: RecordedEvent) -> list[RecordedEvent]:
+        """Return every event of the append that recorded ``first`` (they follow it in the
+        same stream, at the next positions, with the same recorded_at)."""
+        events = [first]
+        for event in self.read_stream(first.stream_id):
+            if event.stream_version <= first.stream_version:
+                continue
+            if event.position != events[-1].position + 1 or \
+                    event.recorded_at != first.recorded_at:
+                break
+            events.append(event)
+        return events
+
+    def last_key_id(self) -> str | None:
+        """Return the key_id that must sign the next event: the key of the last signed event,
+        or the new key when that event is a key rotation (None: nothing signed yet)."""
+        query = (sa.select(T.c.key_id, T.c.type, T.c.data).where(T.c.key_id.is_not(None))
+                 .order_by(T.c.position.desc()).limit(1))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        if row.type == ROTATION_TYPE:
+            try:
+                return json.loads(row.data)["new_key_id"]
+            except (ValueError, KeyError, TypeError):
+                return row.key_id
+        return row.key_id
 
     def stream_version(self, stream_id: str) -> int:
         """Return the version of a stream (0 when it does not exist)."""

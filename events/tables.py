@@ -19,6 +19,9 @@ events = sa.Table(
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("idempotency_key", sa.String(200), nullable=True),
+    # Beside the row, outside the hashed encoding (migration 0003): Ed25519 over the hash.
+    sa.Column("signature", sa.String(100), nullable=True),
+    sa.Column("key_id", sa.String(16), nullable=True),
     sa.UniqueConstraint("stream_id", "stream_version", name="uq_events_stream_version"),
     sa.Index("uq_events_idempotency_key", "idempotency_key", unique=True,
              postgresql_where=sa.text("idempotency_key IS NOT NULL"),

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from ecrf.accounts.service import use_password_hasher
 from ecrf.schema import upgrade
 from events import EventStore, make_engine
+from events.signing import Signer, write_key_pair
 
 POSTGRES_URL = os.environ.get(
     "ECRF_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -89,6 +90,26 @@ def engine(database_url: tuple[str, dict]) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def signing_key_file(tmp_path_factory) -> str:
+    """One Ed25519 key for the session, in a temporary folder (never in the repository)."""
+    path = tmp_path_factory.mktemp("keys") / "signing_key.pem"
+    write_key_pair(Signer.generate(), path)
+    return str(path)
+
+
+@pytest.fixture(autouse=True)
+def _signing_key_outside_the_repository(signing_key_file, tmp_path, monkeypatch) -> None:
+    """Apps and CLI commands sign with the session key and witness into the test's folder."""
+    monkeypatch.setenv("ECRF_SIGNING_KEY", signing_key_file)
+    monkeypatch.setenv("ECRF_WITNESS_FILE", str(tmp_path / "checkpoints.jsonl"))
+
+
 @pytest.fixture
-def store(engine: Engine) -> EventStore:
-    return EventStore(engine)
+def signer(signing_key_file) -> Signer:
+    return Signer.from_file(signing_key_file)
+
+
+@pytest.fixture
+def store(engine: Engine, signer: Signer) -> EventStore:
+    return EventStore(engine, signer=signer)

@@ -9,12 +9,14 @@ import io
 import json
 from datetime import datetime
 
-from flask import Response, request
+from flask import Response, current_app, request
 from flask_smorest import Blueprint
+from sqlalchemy.exc import SQLAlchemyError
 
-from ecrf.api.context import current_user, services
+from ecrf.api.context import current_user, object_body, services
 from ecrf.commands.subjects import load_casebook
-from ecrf.errors import BadRequest
+from ecrf.errors import BadRequest, Conflict, Invalid
+from ecrf.evidence import fresh_checkpoint, witness_checkpoints
 from ecrf.permissions import require
 from events import NewEvent, verify_chain
 from projections.audit_trail import COLUMNS, audit_rows
@@ -30,13 +32,54 @@ def record_view(view: str, filters: dict) -> None:
         "view": view, "filters": filters})], expected_version=None)
 
 
-@blp.route("/audit/verify", methods=["GET"])
+MAX_CHECKPOINTS = 1000
+
+
+@blp.route("/audit/verify", methods=["GET", "POST"])
 def verify():
-    """Re-check the whole hash chain; report the head and the first broken link, if any."""
+    """Re-check the whole log (positions, stream versions, time order, hashes, event
+    signatures, casebook signatures' covers_hash, the witness file's checkpoints); report the
+    head and the first failure, if any. POST ``{"checkpoints": [...]}`` to check kept
+    receipts too."""
     require(current_user().role, "audit.verify")
-    report = verify_chain(services().store.engine).to_dict()
+    store = services().store
+    keys = {store.signer.key_id: store.signer.public_key} if store.signer else None
+    given = _posted_checkpoints() if request.method == "POST" else []
+    try:
+        report = verify_chain(store.engine, public_keys=keys,
+                              checkpoints=[*witness_checkpoints(current_app), *given]).to_dict()
+    except SQLAlchemyError as error:  # e.g. a column dropped by someone with the database
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        report = {"ok": False, "first_broken_position": None,
+                  "problem": f"the event table cannot be read: {reason}"}
+        return report  # nor can this view be recorded in it
     record_view("chain_verification", {})
     return report
+
+
+def _posted_checkpoints() -> list[tuple[str, dict]]:
+    body = object_body("checkpoints")
+    points = body.get("checkpoints")
+    if not isinstance(points, list) or not 1 <= len(points) <= MAX_CHECKPOINTS:
+        raise Invalid("validation_failed", "checkpoints must be a list of receipts",
+                      {"checkpoints": [f"give 1 to {MAX_CHECKPOINTS} checkpoints"]})
+    wrong = [i for i, point in enumerate(points) if not isinstance(point, dict)]
+    if wrong:
+        raise Invalid("validation_failed", "each checkpoint must be an object",
+                      {"checkpoints": [f"item {i + 1} is not an object" for i in wrong[:10]]})
+    return [(f"posted checkpoint {i}", point) for i, point in enumerate(points, start=1)]
+
+
+@blp.route("/audit/checkpoint", methods=["GET"])
+def checkpoint():
+    """A checkpoint of the log head signed now, with the public key to check it: keep it
+    outside the database to prove later that nothing up to it changed."""
+    require(current_user().role, "audit.checkpoint")
+    store = services().store
+    signed = fresh_checkpoint(store)
+    if signed is None:
+        raise Conflict("nothing_to_sign", "the log is empty or the server has no signing key")
+    return {**signed, "public_key": store.signer.public_pem}
 
 
 @blp.route("/subjects/<subject_id>/audit-trail", methods=["GET"])

@@ -26,6 +26,7 @@ class Services:
     tokens: Tokens
     trial: TrialConfig
     runner: ProjectionRunner
+    witness: Any = None  # events.checkpoints.WitnessFile, made on first use (ecrf.evidence)
 
 
 def services() -> Services:

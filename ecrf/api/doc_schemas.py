@@ -296,6 +296,21 @@ class ChainReport(Schema):
     head_hash = _s("its hash")
     first_broken_position = _i("where the first check failed", allow_none=True)
     problem = _s("what failed", allow_none=True)
+    signatures_checked = _i("event signatures checked")
+    trusted_key_ids = fields.List(fields.String(), metadata={
+        "description": "key_ids of the public keys the signatures were checked against"})
+    checkpoints_checked = _i("checkpoints checked (witness file and posted receipts)")
+    checks = fields.List(fields.String(), metadata={"description": "the checks that ran"})
+
+
+class SignedHead(Schema):
+    position = _i(POSITION + " of the head")
+    hash = _s("the hash of the event there")
+    recorded_at = _s("when that event was recorded (UTC)")
+    signed_at = _s("when this checkpoint was signed (UTC)")
+    key_id = _s("first 16 hex digits of SHA-256 over the raw public key")
+    signature = _s("base64 Ed25519 over the canonical JSON of the five fields above")
+    public_key = _s("the server's public key (PEM) to check it with")
 
 
 class AuditRow(Schema):

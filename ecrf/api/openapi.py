@@ -24,6 +24,7 @@ from ecrf.api.schemas import (
     QueryOpenSchema,
     QueryTransitionSchema,
     SignatureRequestSchema,
+    VerifyReceiptsSchema,
     VerifyRequestSchema,
 )
 from ecrf.forms.registry import FORMS
@@ -105,7 +106,7 @@ def _errors(*groups: dict[int, tuple[str, ...]]) -> dict[int, tuple[str, ...]]:
 class Op:
     """What the document says of one operation beyond what flask-smorest derives."""
 
-    operation_id: str
+    operation_id: str | dict[str, str]  # one id, or method -> id for a route of two methods
     response: type[Schema] | None = None
     params: tuple[dict[str, Any], ...] = ()
     body: type[Schema] | None = None
@@ -179,7 +180,10 @@ OPERATIONS: dict[str, Op] = {
         AUTH, ROLE, WRITE, {409: ("trial_lock_unchanged",), 422: ("reason_required",)})),
     "workflow.security_events": Op("list_security_events", d.SecurityEvents,
                                    errors=_errors(AUTH, ROLE)),
-    "audit.verify": Op("verify_chain", d.ChainReport, errors=_errors(AUTH, ROLE)),
+    "audit.verify": Op({"get": "verify_chain", "post": "verify_receipts"}, d.ChainReport,
+                       body=VerifyReceiptsSchema, errors=_errors(AUTH, ROLE, BODY)),
+    "audit.checkpoint": Op("get_checkpoint", d.SignedHead, errors=_errors(
+        AUTH, ROLE, {409: ("nothing_to_sign",)})),
     "audit.subject_trail": Op("get_subject_audit_trail", d.AuditRows, (FORMAT,),
                               errors=_errors(AUTH, ROLE, SUBJECT)),
     "audit.trial_trail": Op("get_audit_trail", d.AuditRows, tuple(AUDIT_FILTERS),
@@ -225,7 +229,7 @@ class CompleteOperations(BasePlugin):
         for schema in (d.SubjectList, d.Casebook, d.History, d.FormsDescription, d.Eligibility,
                        d.Safety, d.Efficacy, d.Schedule, d.Summary, d.QueryList,
                        d.Verification, d.SecurityEvents, d.ChainReport, d.AuditRows, d.Replay,
-                       d.Diff, QueryOpenSchema, QueryAnswerSchema, QueryTransitionSchema,
+                       d.Diff, d.SignedHead, VerifyReceiptsSchema, QueryOpenSchema, QueryAnswerSchema, QueryTransitionSchema,
                        SignatureRequestSchema, LockRequestSchema, VerifyRequestSchema):
             name = schema.__name__.removesuffix("Schema")
             if name not in spec.components.schemas:
@@ -241,7 +245,8 @@ class CompleteOperations(BasePlugin):
             self._complete(op, method, operation)
 
     def _complete(self, op: Op, method: str, operation: dict) -> None:
-        operation["operationId"] = op.operation_id
+        operation["operationId"] = (op.operation_id if isinstance(op.operation_id, str)
+                                    else op.operation_id[method])
         parameters = operation.setdefault("parameters", [])
         headers = [REQUEST_ID]
         if op.idempotent:
@@ -249,7 +254,7 @@ class CompleteOperations(BasePlugin):
         if op.pinned:
             headers.append(IF_MATCH)
         parameters.extend(p for p in (*op.params, *headers) if p not in parameters)
-        if op.body is not None and "requestBody" not in operation:
+        if op.body is not None and "requestBody" not in operation and method == "post":
             name = op.body.__name__.removesuffix("Schema")
             operation["requestBody"] = {"required": op.body is not VerifyRequestSchema,
                                         "content": {"application/json": {
@@ -284,9 +289,9 @@ class CompleteOperations(BasePlugin):
 
     @staticmethod
     def _schema_of(op: Op) -> Schema | None:
-        name = op.operation_id.removeprefix("submit_")
+        name = str(op.operation_id).removeprefix("submit_")
         if name in FORMS:
             return FORMS[name].schema
-        if op.operation_id == "register_subject":
+        if name == "register_subject":
             return FORMS["registration"].schema
         return op.body() if op.body is not None else None

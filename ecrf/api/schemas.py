@@ -19,6 +19,19 @@ class OutcomeSchema(Schema):
     entry_id = fields.String(allow_none=True)
     position = fields.Integer()
     stream_version = fields.Integer()
+    receipt = fields.Nested(lambda: CheckpointSchema(), allow_none=True, metadata={
+        "description": "signed checkpoint of the log head right after this write; keep it "
+                       "to prove later that the write is still there, unaltered"})
+
+
+class CheckpointSchema(Schema):
+    position = fields.Integer()
+    hash = fields.String()
+    recorded_at = fields.String()
+    signed_at = fields.String()
+    key_id = fields.String()
+    signature = fields.String(metadata={"description": "base64 Ed25519 over the canonical "
+                                                       "JSON of the five other fields"})
 
 
 class CorrectionSchema(Schema):
@@ -76,3 +89,9 @@ class LockRequestSchema(Schema):
 
 class VerifyRequestSchema(Schema):
     """Source data verification takes no fields: send {} (or no body)."""
+
+
+class VerifyReceiptsSchema(Schema):
+    checkpoints = fields.List(fields.Dict(), required=True, metadata={
+        "description": "kept receipts or checkpoints to check against the log, each "
+                       "{position, hash, recorded_at, signed_at, key_id, signature}"})

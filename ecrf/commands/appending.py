@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ecrf.accounts.model import User
-from ecrf.commands.outcome import Outcome
+from ecrf.commands.outcome import Outcome, replayed_outcome, write_receipt
 from ecrf.errors import Conflict, Invalid
 from events import ConcurrencyError, EventStore, IdempotencyKeyReused, NewEvent
 
@@ -37,7 +37,7 @@ def replay_if_seen(store: EventStore, user: User, idempotency_key: str | None
     if key is None:
         return None
     earlier = store.find_idempotent(key)
-    return Outcome.of(earlier[0], replayed=True) if earlier else None
+    return replayed_outcome(store, earlier[0]) if earlier else None
 
 
 def check_if_match(if_match: int | None, current: int) -> None:
@@ -57,12 +57,13 @@ def append_as(store: EventStore, user: User, stream_id: str, events: Sequence[Ne
         recorded = store.append(stream_id, stamped, expected_version=expected_version,
                                 idempotency_key=scoped_key(user, idempotency_key))
     except IdempotencyKeyReused as reused:
-        return Outcome.of(reused.events[0], replayed=True)
+        return replayed_outcome(store, reused.events[0])
     except ConcurrencyError as moved:
         raise Conflict("version_conflict",
                        f"the casebook changed while the request was processed (now at "
                        f"version {moved.actual}): reload and retry") from None
-    return Outcome.of(recorded[0], events=tuple(recorded))
+    return Outcome.of(recorded[0], events=tuple(recorded),
+                      receipt=write_receipt(store, recorded[-1]))
 
 
 def retry_unpinned(command: Callable[..., Outcome]) -> Callable[..., Outcome]:

@@ -61,7 +61,8 @@ def open_query(store: EventStore, user: User, subject_id: str, entry_id: Any, fi
     query_id = uuid.uuid4().hex
     outcome = _append(store, user, book, [NewEvent("QueryOpened", {
         "query_id": query_id, "entry_id": entry_id, "field": field, "text": text})])
-    return Outcome(outcome.subject_id, query_id, outcome.position, outcome.stream_version)
+    return Outcome(outcome.subject_id, query_id, outcome.position, outcome.stream_version,
+                   receipt=outcome.receipt)
 
 
 def answer_query(store: EventStore, user: User, subject_id: str, query_id: str, text: Any,
@@ -80,7 +81,8 @@ def answer_query(store: EventStore, user: User, subject_id: str, query_id: str, 
         events.append(correction_event(book, query.entry_id, changes, reason or text, config))
     events.append(NewEvent("QueryAnswered", {"query_id": query_id, "text": text}))
     outcome = _append(store, user, book, events)
-    return Outcome(outcome.subject_id, query_id, outcome.position, outcome.stream_version)
+    return Outcome(outcome.subject_id, query_id, outcome.position, outcome.stream_version,
+                   receipt=outcome.receipt)
 
 
 def _opener_or_data_manager(user: User, query: Query) -> None:
@@ -121,7 +123,8 @@ def _transition(store: EventStore, user: User, subject_id: str, query_id: str, e
     if text is not None:
         data["text"] = _text(text)
     outcome = _append(store, user, book, [NewEvent(event_type, data)])
-    return Outcome(outcome.subject_id, query_id, outcome.position, outcome.stream_version)
+    return Outcome(outcome.subject_id, query_id, outcome.position, outcome.stream_version,
+                   receipt=outcome.receipt)
 
 
 def verify_entry(store: EventStore, user: User, subject_id: str, entry_id: str) -> Outcome:

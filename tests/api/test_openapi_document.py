@@ -34,7 +34,9 @@ def test_every_route_is_described_and_every_description_has_a_route(app):
 
 def test_every_operation_has_a_unique_id(document):
     ids = [op.get("operationId") for _, _, op in _operations(document)]
-    assert None not in ids and len(ids) == len(set(ids)) == len(OPERATIONS)
+    assert None not in ids and len(ids) == len(set(ids))
+    assert len(ids) == sum(1 if isinstance(op.operation_id, str) else len(op.operation_id)
+                           for op in OPERATIONS.values())
 
 
 def test_every_post_documents_its_body_with_an_example(document):
@@ -101,7 +103,7 @@ READ_VIEWS = {
     "/subjects/ITP-001/efficacy": "Efficacy", "/subjects/ITP-001/schedule": "Schedule",
     "/trial/summary": "Summary", "/queries": "QueryList",
     "/subjects/ITP-001/verification": "Verification", "/security/events": "SecurityEvents",
-    "/audit/verify": "ChainReport", "/audit": "AuditRows", "/subjects": "SubjectList",
+    "/audit/verify": "ChainReport", "/audit/checkpoint": "SignedHead", "/audit": "AuditRows", "/subjects": "SubjectList",
     "/subjects/ITP-001/replay": "Replay",
 }
 

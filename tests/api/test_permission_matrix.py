@@ -42,6 +42,8 @@ ENDPOINTS = [
     ("POST", "/trial/lock", {"reason": "database lock"}, "trial.lock"),
     ("POST", "/trial/unlock", {"reason": "reopen"}, "trial.unlock"),
     ("GET", "/audit/verify", None, "audit.verify"),
+    ("POST", "/audit/verify", {"checkpoints": [{"position": 1}]}, "audit.verify"),
+    ("GET", "/audit/checkpoint", None, "audit.checkpoint"),
     ("GET", "/audit", None, "audit.read"),
     ("GET", f"/subjects/{S}/audit-trail", None, "audit.read"),
     ("GET", f"/subjects/{S}/replay?position=100000", None, "subject.read"),

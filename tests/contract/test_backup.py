@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import datetime
 
 import pytest
 
@@ -66,3 +67,75 @@ def test_a_truncated_or_garbled_line_is_refused(source, another_engine):
 def test_import_needs_an_empty_database(source):
     with pytest.raises(ImportRefused, match="empty"):
         import_events(source.engine, exported(source))
+
+
+def keys_of(store: EventStore) -> dict:
+    return {store.signer.key_id: store.signer.public_key}
+
+
+def test_a_backup_carries_every_signature_and_key_id(source):
+    records = [json.loads(line) for line in exported(source)]
+    assert all(r["key_id"] == source.signer.key_id and r["signature"] for r in records)
+    assert all(set(r) >= {"signature", "key_id", "hash"} for r in records)
+
+
+def test_a_restored_log_keeps_its_signatures_and_verifies_with_the_key(source, another_engine):
+    import_events(another_engine, exported(source), public_keys=keys_of(source))
+    report = verify_chain(another_engine, public_keys=keys_of(source))
+    assert report.ok and report.signatures_checked, report
+
+
+def test_a_file_whose_event_was_re_signed_by_another_key_is_refused_naming_the_line(
+        source, another_engine):
+    from events.signing import Signer
+
+    lines = exported(source)
+    stranger = Signer.generate()
+    record = json.loads(lines[4])
+    record["signature"], record["key_id"] = stranger.sign(record["hash"].encode()), \
+        stranger.key_id
+    lines[4] = json.dumps(record)
+    with pytest.raises(ImportRefused, match="line 5: the signature of position 5"):
+        import_events(another_engine, lines, public_keys=keys_of(source))
+    assert EventStore(another_engine).count() == 0
+
+
+def test_an_unsigned_line_is_refused(source, another_engine):
+    lines = exported(source)
+    record = json.loads(lines[2])
+    del record["signature"], record["key_id"]
+    lines[2] = json.dumps(record)
+    with pytest.raises(ImportRefused, match=r"line 3: .*not signed"):
+        import_events(another_engine, lines, public_keys=keys_of(source))
+
+
+def test_a_file_whose_times_run_backwards_is_refused(source, another_engine):
+    from events.encoding import event_hash
+    from events.store import _utc
+
+    lines = exported(source)
+    records = [json.loads(line) for line in lines]
+    records[3]["recorded_at"] = "2020-01-01T00:00:00.000000Z"
+    prev = records[2]["hash"]
+    for record in records[3:]:  # an attacker recomputes the chain; the signatures go stale
+        record["hash"] = prev = event_hash(
+            prev, position=record["position"], stream_id=record["stream_id"],
+            stream_version=record["stream_version"], type=record["type"],
+            schema_version=record["schema_version"], data=record["data"],
+            metadata=record["metadata"],
+            recorded_at=_utc(datetime.fromisoformat(record["recorded_at"].replace("Z",
+                                                                                  "+00:00"))))
+    with pytest.raises(ImportRefused, match="line 4: recorded_at of position 4 is earlier"):
+        import_events(another_engine, [json.dumps(r) for r in records])
+
+
+@pytest.mark.parametrize("change", [{"position": "3"}, {"stream_version": 1.5},
+                                    {"data": {"x": float("nan")}}, {"recorded_at": 7}])
+def test_a_wrong_type_or_nan_in_a_line_is_refused_naming_it(source, another_engine, change):
+    lines = exported(source)
+    record = json.loads(lines[2])
+    record.update(change)
+    lines[2] = json.dumps(record)  # json.dumps writes NaN, as a careless tool would
+    with pytest.raises(ImportRefused, match="line 3"):
+        import_events(another_engine, lines)
+    assert EventStore(another_engine).count() == 0

@@ -255,3 +255,38 @@ def test_a_cached_stream_still_sees_events_appended_by_another_store(engine):
     writer.append("S-1", recorded(1), expected_version=2)
     assert [e.stream_version for e in reader.read_stream("S-1")] == [1, 2, 3]
     assert [e.stream_version for e in reader.read_stream("S-1", up_to_position=2)] == [1, 2]
+
+
+def test_one_append_shares_one_recorded_at_strictly_after_the_previous_append(
+        store, monkeypatch):
+    import events.store as store_module
+
+    first = store.append("S-1", recorded(3), expected_version=0)
+    assert len({e.recorded_at for e in first}) == 1
+
+    class StoppedClock(datetime):  # the server clock stepped back behind the head
+        @classmethod
+        def now(cls, tz=None):
+            return first[0].recorded_at - timedelta(hours=1)
+
+    monkeypatch.setattr(store_module, "datetime", StoppedClock)
+    second = store.append("S-1", recorded(2), expected_version=3)
+    third = store.append("S-2", recorded(1), expected_version=0)
+    assert second[0].recorded_at == first[0].recorded_at + timedelta(microseconds=1)
+    assert third[0].recorded_at > second[0].recorded_at
+    assert [e.position for e in store.appended_with(second[0])] == [4, 5]
+    assert verify_chain(store.engine).ok
+
+
+def test_each_appended_event_is_signed_over_its_hash(store):
+    from events.signing import signature_holds
+    from events.tables import events as T
+
+    store.append("S-1", recorded(3), expected_version=0)
+    with store.engine.connect() as conn:
+        rows = conn.execute(T.select().order_by(T.c.position)).all()
+    assert {r.key_id for r in rows} == {store.signer.key_id}
+    assert all(signature_holds(store.signer.public_key, r.signature, r.hash.encode())
+               for r in rows)
+    assert not signature_holds(store.signer.public_key, rows[0].signature,
+                               rows[1].hash.encode())
