@@ -229,8 +229,9 @@ class CompleteOperations(BasePlugin):
         for schema in (d.SubjectList, d.Casebook, d.History, d.FormsDescription, d.Eligibility,
                        d.Safety, d.Efficacy, d.Schedule, d.Summary, d.QueryList,
                        d.Verification, d.SecurityEvents, d.ChainReport, d.AuditRows, d.Replay,
-                       d.Diff, d.SignedHead, VerifyReceiptsSchema, QueryOpenSchema, QueryAnswerSchema, QueryTransitionSchema,
-                       SignatureRequestSchema, LockRequestSchema, VerifyRequestSchema):
+                       d.Diff, d.SignedHead, VerifyReceiptsSchema, QueryOpenSchema,
+                       QueryAnswerSchema, QueryTransitionSchema, SignatureRequestSchema,
+                       LockRequestSchema, VerifyRequestSchema):
             name = schema.__name__.removesuffix("Schema")
             if name not in spec.components.schemas:
                 spec.components.schema(name, schema=schema)

@@ -103,7 +103,8 @@ READ_VIEWS = {
     "/subjects/ITP-001/efficacy": "Efficacy", "/subjects/ITP-001/schedule": "Schedule",
     "/trial/summary": "Summary", "/queries": "QueryList",
     "/subjects/ITP-001/verification": "Verification", "/security/events": "SecurityEvents",
-    "/audit/verify": "ChainReport", "/audit/checkpoint": "SignedHead", "/audit": "AuditRows", "/subjects": "SubjectList",
+    "/audit/verify": "ChainReport", "/audit/checkpoint": "SignedHead", "/audit": "AuditRows",
+    "/subjects": "SubjectList",
     "/subjects/ITP-001/replay": "Replay",
 }
 
