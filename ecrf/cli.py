@@ -29,6 +29,7 @@ DEMO_USERS = (
     ("demo.staff", "site_staff", ["SITE-01"], "Sam Staff"),
     ("demo.staff2", "site_staff", ["SITE-02"], "Sasha Staff"),
     ("demo.investigator", "investigator", ["SITE-01"], "Dr Ivy Investigator"),
+    ("demo.investigator2", "investigator", ["SITE-02"], "Dr Ines Investigator"),
     ("demo.monitor", "monitor", ["SITE-01"], "Mo Monitor"),
     ("demo.dm", "data_manager", ["*"], "Dana Manager"),
     ("demo.auditor", "auditor", ["*"], "Audrey Auditor"),
@@ -268,10 +269,12 @@ def demo(accounts_only: bool) -> None:
                 create_user(store, username, DEMO_PASSWORD, role, sites, name)
     if not accounts_only and not store.stream_ids("SubjectRegistered"):
         users = {u: load_user(store, u) for u in ("demo.staff", "demo.investigator",
-                                                  "demo.monitor", "demo.staff2")}
+                                                  "demo.monitor", "demo.staff2",
+                                                  "demo.investigator2")}
         with event_metadata(client="ecrf demo", request_id="demo-seed"):
             subjects = seed_demo(store, users["demo.staff"], users["demo.investigator"],
-                                 users["demo.monitor"], users["demo.staff2"], DEMO_PASSWORD)
+                                 users["demo.monitor"], users["demo.staff2"], DEMO_PASSWORD,
+                                 investigator_site2=users["demo.investigator2"])
         services.runner.catch_up()
         click.echo(f"demo trial: {len(subjects)} subjects at SITE-01 and SITE-02")
     click.echo(f"demo accounts (password for all: {DEMO_PASSWORD}):")

@@ -17,6 +17,7 @@ OVERSIGHT = frozenset({"monitor", "data_manager", "auditor"})
 PERMISSIONS: dict[str, frozenset[str]] = {
     "subject.register": SITE,
     "form.submit": SITE,
+    "eligibility.attest": frozenset({"investigator"}),
     "entry.correct": SITE,
     "entry.void": SITE,
     "subject.read": READERS,
@@ -41,6 +42,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "export.odm": frozenset({"data_manager", "auditor"}),
     "export.csv": frozenset({"data_manager", "auditor"}),
 }
+#: forms whose submission, correction and voiding need an action other than the generic one:
+#: the I/E checklist carries the investigator's attestation of eligibility (protocol 6.1).
+FORM_ACTIONS: dict[str, str] = {"ie_checklist": "eligibility.attest"}
 ROLES = ("site_staff", "investigator", "monitor", "data_manager", "auditor")
 
 
@@ -53,6 +57,13 @@ def require(role: str, action: str) -> None:
     """Refuse with 403 unless ``role`` may perform ``action``."""
     if not allowed(role, action):
         raise Forbidden("forbidden", f"the role {role!r} may not {action.replace('.', ' ')}")
+
+
+def require_for_form(role: str, form: str, action: str) -> None:
+    """Refuse with 403 unless ``role`` may do ``action`` and, for a restricted form, its own."""
+    require(role, action)
+    if form in FORM_ACTIONS:
+        require(role, FORM_ACTIONS[form])
 
 
 def matrix() -> list[tuple[str, dict[str, bool]]]:

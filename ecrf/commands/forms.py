@@ -27,7 +27,7 @@ from ecrf.commands.subjects import load_casebook
 from ecrf.errors import Conflict, Forbidden, Invalid, NotFound
 from ecrf.forms.registry import FORMS, load_form
 from ecrf.forms.subject_rules import check_against_subject
-from ecrf.permissions import require
+from ecrf.permissions import require, require_for_form
 from events import EventStore, NewEvent
 from projections.casebook import Casebook
 from projections.trial_config import DEFAULT_TRIAL, TrialConfig
@@ -66,6 +66,7 @@ def submit_form(store: EventStore, user: User, subject_id: str, form: str,
     require(user.role, "form.submit")
     if form not in FORMS or form in NOT_SUBMITTABLE:
         raise NotFound("unknown_form", f"there is no form {form!r}")
+    require_for_form(user.role, form, "form.submit")
     book = load_casebook(store, user, subject_id)
     if (replayed := replay_if_seen(store, user, idempotency_key)) is not None:
         return replayed
@@ -93,6 +94,7 @@ def correct_entry(store: EventStore, user: User, subject_id: str, entry_id: str,
     if (replayed := replay_if_seen(store, user, idempotency_key)) is not None:
         return replayed
     check_if_match(if_match, book.version)
+    require_for_form(user.role, _entry(book, entry_id).form, "entry.correct")
     guard_writable(store, book)
     event = correction_event(book, entry_id, changes, reason, config)
     outcome = append_as(store, user, subject_id, [event], expected_version=book.version,
@@ -144,6 +146,7 @@ def void_entry(store: EventStore, user: User, subject_id: str, entry_id: str, re
         return replayed
     check_if_match(if_match, book.version)
     entry = _entry(book, entry_id)
+    require_for_form(user.role, entry.form, "entry.void")
     reason = required_reason(reason)
     if entry.voided:
         raise Conflict("entry_voided", "the entry is already voided")

@@ -14,7 +14,7 @@ from ecrf.commands.locks import guard_writable
 from ecrf.commands.outcome import Outcome
 from ecrf.commands.subjects import load_casebook
 from ecrf.errors import Conflict, Forbidden, Invalid, NotFound
-from ecrf.permissions import require
+from ecrf.permissions import require, require_for_form
 from events import EventStore, NewEvent
 from projections.casebook import Casebook
 from projections.trial_config import DEFAULT_TRIAL, TrialConfig
@@ -77,6 +77,8 @@ def answer_query(store: EventStore, user: User, subject_id: str, query_id: str, 
         raise Conflict("query_not_open", f"the query is {query.state}, not open")
     events = []
     if changes is not None:
+        entry = book.entries.get(query.entry_id)
+        require_for_form(user.role, entry.form if entry else "", "entry.correct")
         events.append(correction_event(book, query.entry_id, changes, reason or text, config))
     events.append(NewEvent("QueryAnswered", {"query_id": query_id, "text": text}))
     outcome = _append(store, user, book, events)
