@@ -2,13 +2,8 @@
 
 from flask_smorest import Blueprint
 
-from ecrf.api.context import (
-    as_of_position,
-    current_user,
-    idempotency_key,
-    json_body,
-    services,
-)
+from ecrf.api.context import as_of_position, current_user, json_body, services
+from ecrf.api.idempotency import idempotency, written
 from ecrf.api.schemas import OutcomeSchema
 from ecrf.commands.forms import register_subject
 from ecrf.commands.subjects import load_casebook
@@ -26,9 +21,10 @@ blp = Blueprint("subjects", __name__, url_prefix="/api/v1/subjects",
 @blp.response(201, OutcomeSchema)
 def register():
     """Register a subject (the registration form); creates the subject's stream."""
+    retry = idempotency()
     outcome = register_subject(services().store, current_user(), json_body(),
-                               idempotency_key=idempotency_key())
-    return outcome, 200 if outcome.replayed else 201
+                               idempotency_key=retry.key, fingerprint=retry.fingerprint)
+    return written(outcome)
 
 
 @blp.route("", methods=["GET"])
