@@ -50,6 +50,7 @@ def register_subject(store: EventStore, user: User, payload: Mapping[str, Any], 
                         f"you are not assigned to site {values['site_id']!r}",
                         {"site_id": ["not one of your sites"]})
     if store.stream_version(values["subject_id"]) != 0:
+        load_casebook(store, user, values["subject_id"])  # another site's: 404, as if unseen
         raise Conflict("subject_exists", f"subject {values['subject_id']!r} already exists",
                        {"subject_id": ["already registered"]})
     event = _entry_event("SubjectRegistered", "registration", values, {})
