@@ -211,6 +211,26 @@ def projections_status() -> None:
         sys.exit(1)
 
 
+@main.command("form-reference")
+@click.argument("path", default="docs/forms.md", type=click.Path(dir_okay=False))
+@click.option("--check", is_flag=True, help="only compare: exit 1 if PATH is out of date")
+def form_reference_command(path: str, check: bool) -> None:
+    """Write the form reference (Markdown) generated from the form schemas to PATH."""
+    from pathlib import Path
+
+    from ecrf.forms.reference import form_reference
+
+    text, target = form_reference(), Path(path)
+    if check:
+        current = target.read_text(encoding="utf-8") if target.exists() else None
+        if current != text:
+            raise click.ClickException(f"{path} is out of date: run `ecrf form-reference`")
+        click.echo(f"{path} is up to date")
+        return
+    target.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {path} ({len(text.splitlines())} lines)")
+
+
 @main.command("export-events")
 @click.argument("file", type=click.Path(dir_okay=False, writable=True))
 def export_events_command(file: str) -> None:
