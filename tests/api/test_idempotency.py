@@ -153,3 +153,20 @@ def test_two_concurrent_requests_with_one_key_append_once(app, staff, subject, s
     counts = [e for e in store.read_stream(subject)
               if e.position > before and e.type == "PlateletCountRecorded"]
     assert len(counts) == 1
+
+
+def test_writes_that_take_no_key_say_so_instead_of_ignoring_it(staff, as_user, subject, store):
+    entry = _form(staff, subject, platelet_count(), headers={}).json["entry_id"]
+    monitor, dm = as_user("monitor"), as_user("dm")
+    before = store.count()
+    for api, path, body in [
+            (monitor, f"/subjects/{subject}/queries",
+             {"entry_id": entry, "field": "platelets", "text": "?"}),
+            (monitor, f"/subjects/{subject}/entries/{entry}/verify", None),
+            (dm, f"/subjects/{subject}/lock", {"reason": "interim"}),
+            (dm, "/trial/lock", {"reason": "database lock"})]:
+        reply = api.post(path, body, headers=KEY)
+        assert reply.status_code == 400, (path, reply.json)
+        assert reply.json["error"]["code"] == "idempotency_key_not_supported"
+    assert store.count() == before
+    assert monitor.get(f"/subjects/{subject}/queries", headers=KEY).status_code == 200
