@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 
-from events import verify_chain
+from events import NewEvent, verify_chain
 from events.encoding import event_hash
 from tests.api.conftest import Api, platelet_count, registration
 from tests.api.examples import valid
@@ -170,3 +170,14 @@ def test_writes_that_take_no_key_say_so_instead_of_ignoring_it(staff, as_user, s
         assert reply.json["error"]["code"] == "idempotency_key_not_supported"
     assert store.count() == before
     assert monitor.get(f"/subjects/{subject}/queries", headers=KEY).status_code == 200
+
+
+def test_a_key_recorded_before_fingerprints_is_refused_on_reuse(staff, subject, store):
+    """An append made under the key by an older version (no fingerprint in its metadata)."""
+    old = store.append(subject, [NewEvent("PlateletCountRecorded", {
+        "entry_id": "e-legacy", "form": "platelet_count", "values": platelet_count()},
+        {"actor": "staff", "role": "site_staff"})], expected_version=None,
+        idempotency_key=f"staff:{KEY['Idempotency-Key']}")
+    assert "request_fingerprint" not in old[0].metadata
+    before = store.count()
+    _refused(_form(staff, subject, platelet_count()), store, before)
