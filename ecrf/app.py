@@ -25,6 +25,7 @@ from ecrf.api import (
     workflow,
 )
 from ecrf.api.context import Services, begin_request, end_request
+from ecrf.api.docs_ui import register_assets, swagger_ui_config
 from ecrf.api.openapi import CompleteOperations
 from ecrf.config import from_environment
 from events import EventStore, make_engine
@@ -44,9 +45,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api/v1",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
         JSON_SORT_KEYS=False,
+        **swagger_ui_config(),
     )
     if test_config:
         app.config.update(test_config)
@@ -70,6 +70,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                       exports_files.blp, exports.blp):
         api.register_blueprint(blueprint)
     forms.register_fallback(app)
+    register_assets(app)
     errors.register(app)
     app.before_request(begin_request)
     app.teardown_request(end_request)

@@ -60,8 +60,14 @@ class SubjectBuilder:
             "hbcab": "negative", "hcv_antibody": "negative", "pregnancy_test": "negative",
             **changes})
 
+    def investigator(self) -> User:
+        """An investigator of the builder's sites: only an investigator attests eligibility."""
+        return User(f"{self.user.username}.investigator", "investigator", self.user.sites,
+                    "Investigator")
+
     def full_screening(self, platelets: float = 15, investigator: User | None = None) -> None:
-        """Enter every screening form; the checklist agrees with the data."""
+        """Enter every screening form; the checklist agrees with the data and is attested by
+        ``investigator`` (default: an investigator of the builder's sites)."""
         self.form("itp_history", visit="SCR", diagnosis_date=self.on(-900), primary_itp=True,
                   secondary_cause_excluded=True, refractory=True, splenectomy=False,
                   prior_therapies=[{"agent": "prednisone", "line": 1,
@@ -74,8 +80,8 @@ class SubjectBuilder:
         answers = {code: ("yes" if code.startswith("IN") else "no") for code in CRITERIA}
         if not eligible:
             answers["IN05"] = "no"
-        self.form("ie_checklist", as_user=investigator, visit="SCR", answers=answers,
-                  investigator_confirms_eligible=eligible)
+        self.form("ie_checklist", as_user=investigator or self.investigator(), visit="SCR",
+                  answers=answers, investigator_confirms_eligible=eligible)
 
     # -- treatment ---------------------------------------------------------------------------
     def lymphodepletion(self, days: tuple[int, ...] = (-5, -4, -3)) -> list[str]:

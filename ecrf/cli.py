@@ -35,6 +35,7 @@ DEMO_USERS = (
     ("demo.staff", "site_staff", ["SITE-01"], "Sam Staff"),
     ("demo.staff2", "site_staff", ["SITE-02"], "Sasha Staff"),
     ("demo.investigator", "investigator", ["SITE-01"], "Dr Ivy Investigator"),
+    ("demo.investigator2", "investigator", ["SITE-02"], "Dr Ines Investigator"),
     ("demo.monitor", "monitor", ["SITE-01"], "Mo Monitor"),
     ("demo.dm", "data_manager", ["*"], "Dana Manager"),
     ("demo.auditor", "auditor", ["*"], "Audrey Auditor"),
@@ -265,6 +266,26 @@ def projections_status() -> None:
         sys.exit(1)
 
 
+@main.command("form-reference")
+@click.argument("path", default="docs/forms.md", type=click.Path(dir_okay=False))
+@click.option("--check", is_flag=True, help="only compare: exit 1 if PATH is out of date")
+def form_reference_command(path: str, check: bool) -> None:
+    """Write the form reference (Markdown) generated from the form schemas to PATH."""
+    from pathlib import Path
+
+    from ecrf.forms.reference import form_reference
+
+    text, target = form_reference(), Path(path)
+    if check:
+        current = target.read_text(encoding="utf-8") if target.exists() else None
+        if current != text:
+            raise click.ClickException(f"{path} is out of date: run `ecrf form-reference`")
+        click.echo(f"{path} is up to date")
+        return
+    target.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {path} ({len(text.splitlines())} lines)")
+
+
 @main.command("export-events")
 @click.argument("file", type=click.Path(dir_okay=False, writable=True))
 @click.option("--force", is_flag=True, help="overwrite FILE if it exists")
@@ -350,10 +371,12 @@ def demo(accounts_only: bool) -> None:
                 create_user(store, username, DEMO_PASSWORD, role, sites, name)
     if not accounts_only and not store.stream_ids("SubjectRegistered"):
         users = {u: load_user(store, u) for u in ("demo.staff", "demo.investigator",
-                                                  "demo.monitor", "demo.staff2")}
+                                                  "demo.monitor", "demo.staff2",
+                                                  "demo.investigator2")}
         with event_metadata(client="ecrf demo", request_id="demo-seed"):
             subjects = seed_demo(store, users["demo.staff"], users["demo.investigator"],
-                                 users["demo.monitor"], users["demo.staff2"], DEMO_PASSWORD)
+                                 users["demo.monitor"], users["demo.staff2"], DEMO_PASSWORD,
+                                 investigator_site2=users["demo.investigator2"])
         services.runner.catch_up()
         click.echo(f"demo trial: {len(subjects)} subjects at SITE-01 and SITE-02")
     click.echo(f"database: {describe_url(str(store.engine.url))}")

@@ -19,8 +19,13 @@ RESPONSE_DAYS = (7, 14, 21, 28, 42, 56, 70, 84)
 
 
 def seed_demo(store: EventStore, staff: User, investigator: User, monitor: User,
-              staff_site2: User, password: str, today: date | None = None) -> list[str]:
-    """Enter the demo subjects; return their ids. Dates are relative to ``today``."""
+              staff_site2: User, password: str, today: date | None = None,
+              investigator_site2: User | None = None) -> list[str]:
+    """Enter the demo subjects; return their ids. Dates are relative to ``today``.
+
+    Only an investigator attests eligibility: ``investigator_site2`` attests SITE-02's
+    checklists (without one, an investigator of SITE-02 with no account is named).
+    """
     today = today or datetime.now(UTC).date()
 
     def subject(n: int, day0_ago: int, user: User = staff, site: str = "SITE-01",
@@ -31,7 +36,7 @@ def seed_demo(store: EventStore, staff: User, investigator: User, monitor: User,
     def treated(n: int, platelets: list[float], baseline: float = 12, ago: int = 100,
                 user: User = staff, site: str = "SITE-01", **registration) -> SubjectBuilder:
         s = subject(n, ago, user, site, **registration)
-        s.full_screening(baseline, investigator if site == "SITE-01" else None)
+        s.full_screening(baseline, investigator if site == "SITE-01" else investigator_site2)
         s.treat()
         for day, value in zip(RESPONSE_DAYS, platelets, strict=False):
             visit = {7: "D7", 14: "D14", 21: "D21", 28: "D28", 42: "W6", 56: "W8", 70: "W10",

@@ -17,6 +17,7 @@ OVERSIGHT = frozenset({"monitor", "data_manager", "auditor"})
 PERMISSIONS: dict[str, frozenset[str]] = {
     "subject.register": SITE,
     "form.submit": SITE,
+    "eligibility.attest": frozenset({"investigator"}),
     "entry.correct": SITE,
     "entry.void": SITE,
     "subject.read": READERS,
@@ -42,12 +43,16 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "export.odm": frozenset({"data_manager", "auditor"}),
     "export.csv": frozenset({"data_manager", "auditor"}),
 }
+#: forms whose submission, correction and voiding need an action other than the generic one:
+#: the I/E checklist carries the investigator's attestation of eligibility (protocol 6.1).
+FORM_ACTIONS: dict[str, str] = {"ie_checklist": "eligibility.attest"}
 ROLES = ("site_staff", "investigator", "monitor", "data_manager", "auditor")
 
 #: What each action is, in the words of a refusal ("a monitor cannot submit forms").
 ACTION_WORDS: dict[str, str] = {
     "subject.register": "register subjects",
     "form.submit": "submit forms",
+    "eligibility.attest": "attest eligibility (the I/E checklist)",
     "entry.correct": "correct entries",
     "entry.void": "void entries",
     "subject.read": "read casebooks",
@@ -68,6 +73,7 @@ ACTION_WORDS: dict[str, str] = {
     "trial.unlock": "unlock the trial database",
     "audit.verify": "verify the audit chain",
     "audit.read": "read the audit trail",
+    "audit.checkpoint": "sign checkpoints of the log",
     "security.read": "read the security log",
     "export.odm": "export ODM files",
     "export.csv": "export CSV files",
@@ -92,6 +98,13 @@ def require(role: str, action: str) -> None:
     """Refuse with 403 unless ``role`` may perform ``action``."""
     if not allowed(role, action):
         raise Forbidden("forbidden", refusal(role, action))
+
+
+def require_for_form(role: str, form: str, action: str) -> None:
+    """Refuse with 403 unless ``role`` may do ``action`` and, for a restricted form, its own."""
+    require(role, action)
+    if form in FORM_ACTIONS:
+        require(role, FORM_ACTIONS[form])
 
 
 def matrix() -> list[tuple[str, dict[str, bool]]]:

@@ -7,15 +7,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime
+from collections.abc import Iterable, Iterator
+from urllib.parse import urlencode
 
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
 from sqlalchemy.exc import SQLAlchemyError
 
+from ecrf.api.audit_filters import FORMATS, parse_audit_filters
 from ecrf.api.context import current_user, object_body, services
 from ecrf.commands.subjects import load_casebook
-from ecrf.errors import BadRequest, Conflict, Invalid
+from ecrf.errors import Conflict, Invalid
 from ecrf.evidence import fresh_checkpoint, witness_checkpoints
 from ecrf.permissions import require
 from events import NewEvent, verify_chain
@@ -23,7 +25,6 @@ from projections.audit_trail import COLUMNS, audit_rows
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="Audit trail")
 AUDIT_LOG = "audit-log"
-MAX_LIMIT = 5000
 
 
 def record_view(view: str, filters: dict) -> None:
@@ -89,80 +90,85 @@ def subject_trail(subject_id: str):
     require(user.role, "audit.read")
     store = services().store
     load_casebook(store, user, subject_id)
-    rows = list(audit_rows(store.read_stream(subject_id)))
+    fmt = request.args.get("format", "json")
+    if fmt not in FORMATS:
+        raise Invalid("invalid_filter", f"format {fmt!r} is not a known value",
+                      {"format": [f"use one of: {', '.join(FORMATS)}"]})
     record_view("subject_audit_trail", {"subject_id": subject_id})
-    return _respond(rows, f"audit-trail-{subject_id}.csv")
+    return _whole(audit_rows(store.read_stream(subject_id)), fmt,
+                  f"audit-trail-{subject_id}.csv")
 
 
 @blp.route("/audit", methods=["GET"])
 def trial_trail():
-    """The trial's audit trail with filters (subject, user, role, type, from, to), paged by
-    ``after`` (a position) and ``limit``; ``?format=csv`` for CSV."""
+    """The trial's audit trail with filters (subject, user, role, type, from, to): the whole
+    trail, streamed, unless ``limit`` asks for a page (then ``Link: rel="next"`` and
+    ``next_after`` name the next one; ``after`` is a position). ``?format=csv`` for CSV."""
     user = current_user()
     require(user.role, "audit.read")
-    filters = _filters()
+    filters = parse_audit_filters(request.args)
     store = services().store
-    rows, last = [], None
-    for row in audit_rows(store.iter_all()):
-        if not user.sees_site(row["site_id"]) or not _matches(row, filters):
-            continue
-        if row["position"] <= filters["after"]:
-            continue
-        if len(rows) >= filters["limit"] and row["position"] != last:
-            break
-        rows.append(row)
-        last = row["position"]
-    record_view("trial_audit_trail", {k: v for k, v in filters.items() if v is not None})
-    return _respond(rows, "audit-trail.csv", next_after=last if rows else None)
+    rows = (row for row in audit_rows(store.iter_all())
+            if row["position"] > filters.after and user.sees_site(row["site_id"])
+            and filters.matches(row))
+    record_view("trial_audit_trail", filters.given)
+    if filters.limit is None:
+        return _whole(rows, filters.format, "audit-trail.csv")
+    page, next_after = _page(rows, filters.limit)
+    headers = {"Link": f'<{_next_url(next_after)}>; rel="next"'} if next_after else {}
+    if filters.format == "csv":
+        return Response("".join(csv_lines(page)), mimetype="text/csv", headers={
+            **headers, "Content-Disposition": "attachment; filename=audit-trail.csv"})
+    return {"rows": page, "count": len(page), "next_after": next_after}, 200, headers
 
 
-def _filters() -> dict:
-    args = request.args
-    filters = {name: args.get(name) for name in ("subject", "user", "role", "type")}
-    for name in ("from", "to"):
-        raw = args.get(name)
-        try:
-            filters[name] = datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw else None
-        except ValueError:
-            raise BadRequest("invalid_filter", f"{name} must be an ISO 8601 date-time",
-                             {name: ["e.g. 2026-03-01T00:00:00Z"]}) from None
-        if filters[name] is not None and filters[name].tzinfo is None:
-            raise BadRequest("invalid_filter", f"{name} needs a UTC offset",
-                             {name: ["e.g. 2026-03-01T00:00:00Z"]})
-    for name, default in (("after", 0), ("limit", 1000)):
-        raw = args.get(name, str(default))
-        if not raw.isdigit() or (name == "limit" and not 1 <= int(raw) <= MAX_LIMIT):
-            raise BadRequest("invalid_filter", f"{name} must be a whole number"
-                             + (f" from 1 to {MAX_LIMIT}" if name == "limit" else ""),
-                             {name: ["invalid"]})
-        filters[name] = int(raw)
-    fmt = args.get("format", "json")
-    if fmt not in ("json", "csv"):
-        raise BadRequest("invalid_filter", "format is json or csv", {"format": ["invalid"]})
-    filters["format"] = fmt
-    return filters
+def _page(rows: Iterator[dict], limit: int) -> tuple[list[dict], int | None]:
+    """Take ``limit`` rows (never splitting one event's rows); name the next page if any."""
+    page: list[dict] = []
+    for row in rows:
+        if len(page) >= limit and row["position"] != page[-1]["position"]:
+            return page, page[-1]["position"]
+        page.append(row)
+    return page, None
 
 
-def _matches(row: dict, filters: dict) -> bool:
-    moment = datetime.fromisoformat(row["recorded_at"])
-    return ((filters["subject"] is None or row["subject_id"] == filters["subject"])
-            and (filters["user"] is None or row["actor"] == filters["user"])
-            and (filters["role"] is None or row["role"] == filters["role"])
-            and (filters["type"] is None or row["event_type"] == filters["type"])
-            and (filters["from"] is None or moment >= filters["from"])
-            and (filters["to"] is None or moment <= filters["to"]))
+def _next_url(after: int) -> str:
+    args = {**request.args.to_dict(), "after": str(after)}
+    return f"{request.base_url}?{urlencode(args)}"
 
 
-def _respond(rows: list[dict], filename: str, next_after: int | None = None):
-    if request.args.get("format") == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _cell(row.get(k)) for k in COLUMNS})
-        return Response(out.getvalue(), mimetype="text/csv", headers={
+def _whole(rows: Iterable[dict], fmt: str, filename: str) -> Response:
+    """Stream every row: CSV, or JSON ``{"rows": [...], "count": n, "next_after": null}``.
+
+    The generators need no request context (user and filters are bound already), so a client
+    that goes away mid-stream leaves nothing half-open.
+    """
+    if fmt == "csv":
+        return Response(csv_lines(rows), mimetype="text/csv", headers={
             "Content-Disposition": f"attachment; filename={filename}"})
-    return {"rows": rows, "count": len(rows), "next_after": next_after}
+
+    def json_text() -> Iterator[str]:
+        count = 0
+        yield '{"rows":['
+        for row in rows:
+            yield ("," if count else "") + json.dumps(row, ensure_ascii=False)
+            count += 1
+        yield f'],"count":{count},"next_after":null}}'
+
+    return Response(json_text(), mimetype="application/json")
+
+
+def csv_lines(rows: Iterable[dict]) -> Iterator[str]:
+    """The CSV text of audit rows, a header line first; every cell goes through ``_cell``."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([_cell(row.get(k)) for k in COLUMNS])
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+    yield out.getvalue()
 
 
 def _cell(value) -> str:

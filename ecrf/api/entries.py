@@ -2,7 +2,8 @@
 
 from flask_smorest import Blueprint
 
-from ecrf.api.context import current_user, idempotency_key, if_match, object_body, services
+from ecrf.api.context import current_user, if_match, object_body, services
+from ecrf.api.idempotency import idempotency, written
 from ecrf.api.schemas import CorrectionSchema, OutcomeSchema, VoidSchema
 from ecrf.commands.forms import correct_entry, void_entry
 
@@ -16,11 +17,12 @@ blp = Blueprint("entries", __name__, url_prefix="/api/v1/subjects",
 @blp.response(201, OutcomeSchema)
 def correct(subject_id: str, entry_id: str):
     """Correct an entry: the changed fields and a reason; the result must stay valid."""
-    body = object_body("changes", "reason")
+    body, retry = object_body("changes", "reason"), idempotency()
     outcome = correct_entry(services().store, current_user(), subject_id, entry_id,
                             body.get("changes"), body.get("reason"), if_match=if_match(),
-                            idempotency_key=idempotency_key(), config=services().trial)
-    return outcome, 200 if outcome.replayed else 201
+                            idempotency_key=retry.key, fingerprint=retry.fingerprint,
+                            config=services().trial)
+    return written(outcome)
 
 
 @blp.route("/<subject_id>/entries/<entry_id>/void", methods=["POST"])
@@ -29,8 +31,8 @@ def correct(subject_id: str, entry_id: str):
 @blp.response(201, OutcomeSchema)
 def void(subject_id: str, entry_id: str):
     """Void an entry with a reason: it then counts for nothing but stays in the record."""
-    body = object_body("reason")
+    body, retry = object_body("reason"), idempotency()
     outcome = void_entry(services().store, current_user(), subject_id, entry_id,
-                         body.get("reason"), if_match=if_match(),
-                         idempotency_key=idempotency_key(), config=services().trial)
-    return outcome, 200 if outcome.replayed else 201
+                         body.get("reason"), if_match=if_match(), idempotency_key=retry.key,
+                         fingerprint=retry.fingerprint, config=services().trial)
+    return written(outcome)

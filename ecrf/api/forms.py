@@ -3,7 +3,8 @@
 from flask import Flask
 from flask_smorest import Blueprint
 
-from ecrf.api.context import current_user, idempotency_key, if_match, json_body, services
+from ecrf.api.context import current_user, if_match, json_body, services
+from ecrf.api.idempotency import idempotency, written
 from ecrf.api.schemas import OutcomeSchema
 from ecrf.commands.forms import NOT_SUBMITTABLE, submit_form
 from ecrf.errors import NotFound
@@ -23,10 +24,11 @@ def list_forms():
 
 def _submit_view(form: FormDef):
     def submit(subject_id: str):
+        retry = idempotency()
         outcome = submit_form(services().store, current_user(), subject_id, form.name,
-                              json_body(), if_match=if_match(),
-                              idempotency_key=idempotency_key(), config=services().trial)
-        return outcome, 200 if outcome.replayed else 201
+                              json_body(), if_match=if_match(), idempotency_key=retry.key,
+                              fingerprint=retry.fingerprint, config=services().trial)
+        return written(outcome)
 
     submit.__name__ = f"submit_{form.name}"
     submit.__doc__ = f"Submit the {form.title} form (recorded as {form.event_type})."

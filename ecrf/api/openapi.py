@@ -9,7 +9,7 @@ operation is covered.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from apispec import BasePlugin
@@ -75,8 +75,8 @@ AUDIT_FILTERS = [
            {"type": "string", "format": "date-time"}),
     _query("after", "rows after this log position (paging: the previous answer's next_after)",
            {"type": "integer", "minimum": 0}),
-    _query("limit", "at most this many rows (paged; without it, the whole trail)",
-           {"type": "integer", "minimum": 1}),
+    _query("limit", "about this many rows per page (a page never splits one event's rows); "
+           "without it, the whole trail", {"type": "integer", "minimum": 1}),
     FORMAT,
 ]
 MOMENT = {"type": "string", "description": "a log position (e.g. 42) or an ISO 8601 date-time "
@@ -128,7 +128,11 @@ OPERATIONS: dict[str, Op] = {
         errors=_errors(AUTH, BODY, {403: ("password_refused",)})),
     "subjects.register": Op("register_subject", errors=_errors(AUTH, ROLE, WRITE, {
         409: ("subject_exists",), 403: ("site_not_assigned",)}), idempotent=True),
-    "subjects.list_subjects": Op("list_subjects", d.SubjectList, errors=_errors(AUTH, ROLE)),
+    "subjects.list_subjects": Op("list_subjects", d.SubjectList, (_query(
+        "status", "only subjects in this status",
+        {"type": "string", "enum": ["screening", "enrolled", "infused", "in_follow_up",
+                                    "ended"]}),), errors=_errors(AUTH, ROLE, {
+                                        422: ("invalid_filter",)})),
     "subjects.casebook": Op("get_casebook", d.Casebook, (AS_OF, POSITION), errors=READ_SUBJECT),
     "subjects.history": Op("get_history", d.History, errors=READ_SUBJECT),
     "forms.list_forms": Op("list_forms", d.FormsDescription, errors=_errors(AUTH, ROLE)),
@@ -203,8 +207,12 @@ for _form in FORMS.values():
             404: ("unknown_form",), 422: ("unknown_visit",),
             409: ("subject_ended", "already_infused", "already_ended")}),
         idempotent=True, pinned=True)
+for _name, _op in list(OPERATIONS.items()):  # workflow writes refuse an Idempotency-Key
+    if _name.startswith("workflow.") and _op.body is not None:
+        OPERATIONS[_name] = replace(_op, errors=_errors(_op.errors, {
+            400: ("idempotency_key_not_supported",)}))
 UNDOCUMENTED = frozenset({"api-docs.openapi_json", "api-docs.openapi_swagger_ui", "static",
-                          "unknown_form"})
+                          "unknown_form", "swagger_ui_assets.static"})
 STATUS_WORDS = {400: "Bad request", 401: "Not authenticated", 403: "Not allowed",
                 404: "Not found", 409: "Conflict with the record's state", 413: "Too large",
                 422: "Invalid input", 429: "Too many requests"}

@@ -15,7 +15,7 @@ from ecrf.api.workflow import sdv_progress
 from ecrf.commands.subjects import load_casebook
 from ecrf.errors import BadRequest
 from ecrf.permissions import require
-from projections.casebook import Casebook
+from projections.casebook import Casebook, fold_casebook
 from projections.efficacy import efficacy
 from projections.eligibility import eligibility
 from projections.safety import safety
@@ -78,8 +78,9 @@ def diff(subject_id: str):
     require(user.role, "subject.read")
     store = services().store
     (start, start_moment), (end, end_moment) = _moment("from"), _moment("to")
-    before = load_casebook(store, user, subject_id, up_to_position=start) if start else None
     after = load_casebook(store, user, subject_id, up_to_position=end)
+    # a start before the registration (or 0) means "from the first event": no casebook yet
+    before = fold_casebook(store.read_stream(subject_id), up_to_position=start) if start else None
     old = snapshot(before, start_moment) if before else {}
     new = snapshot(after, end_moment)
     record_view("diff", {"subject_id": subject_id, "from": start, "to": end})

@@ -1,17 +1,14 @@
 """Subjects: registration, the list, the casebook and the raw history."""
 
+from flask import request
 from flask_smorest import Blueprint
 
-from ecrf.api.context import (
-    as_of_position,
-    current_user,
-    idempotency_key,
-    json_body,
-    services,
-)
+from ecrf.api.context import as_of_position, current_user, json_body, services
+from ecrf.api.idempotency import idempotency, written
 from ecrf.api.schemas import OutcomeSchema
 from ecrf.commands.forms import register_subject
 from ecrf.commands.subjects import load_casebook
+from ecrf.errors import Invalid
 from ecrf.forms.registry import FORMS
 from ecrf.permissions import require
 from projections.casebook import REGISTRATION, fold_casebook
@@ -26,21 +23,31 @@ blp = Blueprint("subjects", __name__, url_prefix="/api/v1/subjects",
 @blp.response(201, OutcomeSchema)
 def register():
     """Register a subject (the registration form); creates the subject's stream."""
+    retry = idempotency()
     outcome = register_subject(services().store, current_user(), json_body(),
-                               idempotency_key=idempotency_key())
-    return outcome, 200 if outcome.replayed else 201
+                               idempotency_key=retry.key, fingerprint=retry.fingerprint)
+    return written(outcome)
+
+
+#: the statuses of Casebook.status, in the order a subject goes through them.
+SUBJECT_STATUSES = ("screening", "enrolled", "infused", "in_follow_up", "ended")
 
 
 @blp.route("", methods=["GET"])
 def list_subjects():
-    """List the subjects of the caller's sites with their status."""
+    """List the subjects of the caller's sites with their status (``?status=`` to filter)."""
     user = current_user()
     require(user.role, "subject.list")
+    status = request.args.get("status")
+    if status is not None and status not in SUBJECT_STATUSES:
+        raise Invalid("invalid_filter", f"status {status!r} is not a known value",
+                      {"status": [f"use one of: {', '.join(SUBJECT_STATUSES)}"]})
     store = services().store
     rows = []
     for subject_id in store.stream_ids(REGISTRATION):
         book = fold_casebook(store.read_stream(subject_id))
-        if book is not None and user.sees_site(book.site_id):
+        if (book is not None and user.sees_site(book.site_id)
+                and status in (None, book.status)):
             rows.append({"subject_id": book.subject_id, "site_id": book.site_id,
                          "status": book.status, "stream_version": book.version})
     return {"subjects": rows}

@@ -21,6 +21,17 @@ blp = Blueprint("workflow", __name__, url_prefix="/api/v1",
 QUERY_STATES = ("open", "answered", "closed", "cancelled")
 
 
+@blp.before_request
+def refuse_idempotency_key() -> None:
+    """Say plainly that these writes take no Idempotency-Key, rather than ignore it: a retry
+    the client believes safe would otherwise record a second query, verification or lock."""
+    if request.method == "POST" and "Idempotency-Key" in request.headers:
+        raise BadRequest("idempotency_key_not_supported",
+                         "Idempotency-Key is accepted on registration, forms, corrections "
+                         "and voids only: send this request without it",
+                         {"Idempotency-Key": ["not accepted on this endpoint"]})
+
+
 def _ctx():
     return services().store, current_user()
 

@@ -11,7 +11,7 @@ from typing import Any
 from ecrf.accounts.model import User
 from ecrf.commands.outcome import Outcome, replayed_outcome, write_receipt
 from ecrf.errors import Conflict, Invalid
-from events import ConcurrencyError, EventStore, IdempotencyKeyReused, NewEvent
+from events import ConcurrencyError, EventStore, IdempotencyKeyReused, NewEvent, RecordedEvent
 
 
 def required_reason(reason: Any) -> str:
@@ -30,14 +30,32 @@ def scoped_key(user: User, idempotency_key: str | None) -> str | None:
     return f"{user.username}:{idempotency_key}" if idempotency_key else None
 
 
-def replay_if_seen(store: EventStore, user: User, idempotency_key: str | None
-                   ) -> Outcome | None:
-    """Return the first result of a request already made with this key, else None."""
+KEY_METADATA, FINGERPRINT_METADATA = "idempotency_key", "request_fingerprint"
+
+
+def replay_if_seen(store: EventStore, user: User, idempotency_key: str | None,
+                   fingerprint: str | None = None) -> Outcome | None:
+    """Return the first result of this same request made before with this key, else None.
+
+    Refuses (422 ``idempotency_key_reused``) when the key came with a different request.
+    """
     key = scoped_key(user, idempotency_key)
     if key is None:
         return None
     earlier = store.find_idempotent(key)
-    return replayed_outcome(store, earlier[0]) if earlier else None
+    return _replay(store, earlier, fingerprint) if earlier else None
+
+
+def _replay(store: EventStore, earlier: Sequence[RecordedEvent], fingerprint: str | None
+            ) -> Outcome:
+    """The first response again, built from the recorded events as the first one was (its
+    receipt too), or 422 when the key came with another request."""
+    if earlier[0].metadata.get(FINGERPRINT_METADATA) != fingerprint:
+        raise Invalid("idempotency_key_reused",
+                      "this Idempotency-Key was already used for a different request: "
+                      "send a new key with a new request",
+                      {"Idempotency-Key": ["already used for another request"]})
+    return replayed_outcome(store, earlier[0])
 
 
 def check_if_match(if_match: int | None, current: int) -> None:
@@ -49,15 +67,25 @@ def check_if_match(if_match: int | None, current: int) -> None:
 
 
 def append_as(store: EventStore, user: User, stream_id: str, events: Sequence[NewEvent], *,
-              expected_version: int, idempotency_key: str | None) -> Outcome:
-    """Append events stamped with the acting user, mapping store errors to API errors."""
+              expected_version: int, idempotency_key: str | None,
+              fingerprint: str | None = None) -> Outcome:
+    """Append events stamped with the acting user, mapping store errors to API errors.
+
+    With an idempotency key, the first event's metadata carries the key and the request's
+    fingerprint, so both are covered by the event's hash.
+    """
     stamped = [NewEvent(e.type, e.data, {"actor": user.username, "role": user.role,
                                          **e.metadata}, e.schema_version) for e in events]
+    if idempotency_key is not None:
+        first = stamped[0]
+        stamped[0] = NewEvent(first.type, first.data, {
+            **first.metadata, KEY_METADATA: idempotency_key, FINGERPRINT_METADATA: fingerprint},
+            first.schema_version)
     try:
         recorded = store.append(stream_id, stamped, expected_version=expected_version,
                                 idempotency_key=scoped_key(user, idempotency_key))
-    except IdempotencyKeyReused as reused:
-        return replayed_outcome(store, reused.events[0])
+    except IdempotencyKeyReused as reused:  # a concurrent request with the key won the race
+        return _replay(store, reused.events, fingerprint)
     except ConcurrencyError as moved:
         raise Conflict("version_conflict",
                        f"the casebook changed while the request was processed (now at "

@@ -27,7 +27,7 @@ from ecrf.commands.subjects import load_casebook
 from ecrf.errors import Conflict, Forbidden, Invalid, NotFound
 from ecrf.forms.registry import FORMS, load_form
 from ecrf.forms.subject_rules import check_against_subject
-from ecrf.permissions import require
+from ecrf.permissions import require, require_for_form
 from events import EventStore, NewEvent
 from projections.casebook import Casebook
 from projections.trial_config import DEFAULT_TRIAL, TrialConfig
@@ -38,10 +38,10 @@ ONCE_PER_SUBJECT = {"car_t_infusion": "already_infused", "end_of_study": "alread
 
 
 def register_subject(store: EventStore, user: User, payload: Mapping[str, Any], *,
-                     idempotency_key: str | None = None) -> Outcome:
+                     idempotency_key: str | None = None, fingerprint: str | None = None) -> Outcome:
     """Create a subject's stream with its registration form."""
     require(user.role, "subject.register")
-    if (replayed := replay_if_seen(store, user, idempotency_key)) is not None:
+    if (replayed := replay_if_seen(store, user, idempotency_key, fingerprint)) is not None:
         return replayed
     guard_writable(store, None)
     values = _validated("registration", payload)
@@ -50,24 +50,26 @@ def register_subject(store: EventStore, user: User, payload: Mapping[str, Any], 
                         f"you are not assigned to site {values['site_id']!r}",
                         {"site_id": ["not one of your sites"]})
     if store.stream_version(values["subject_id"]) != 0:
+        load_casebook(store, user, values["subject_id"])  # another site's: 404, as if unseen
         raise Conflict("subject_exists", f"subject {values['subject_id']!r} already exists",
                        {"subject_id": ["already registered"]})
     event = _entry_event("SubjectRegistered", "registration", values, {})
     return append_as(store, user, values["subject_id"], [event], expected_version=0,
-                     idempotency_key=idempotency_key)
+                     idempotency_key=idempotency_key, fingerprint=fingerprint)
 
 
 @retry_unpinned
 def submit_form(store: EventStore, user: User, subject_id: str, form: str,
                 payload: Mapping[str, Any], *, if_match: int | None = None,
-                idempotency_key: str | None = None,
+                idempotency_key: str | None = None, fingerprint: str | None = None,
                 config: TrialConfig = DEFAULT_TRIAL) -> Outcome:
     """Record one form for a subject after checking it against the form and the casebook."""
     require(user.role, "form.submit")
     if form not in FORMS or form in NOT_SUBMITTABLE:
         raise NotFound("unknown_form", f"there is no form {form!r}")
+    require_for_form(user.role, form, "form.submit")
     book = load_casebook(store, user, subject_id)
-    if (replayed := replay_if_seen(store, user, idempotency_key)) is not None:
+    if (replayed := replay_if_seen(store, user, idempotency_key, fingerprint)) is not None:
         return replayed
     check_if_match(if_match, book.version)
     values = _validated(form, payload)
@@ -77,7 +79,7 @@ def submit_form(store: EventStore, user: User, subject_id: str, form: str,
     derived = derive(book, form, values, config)
     event = _entry_event(FORMS[form].event_type, form, values, derived)
     outcome = append_as(store, user, subject_id, [event], expected_version=book.version,
-                        idempotency_key=idempotency_key)
+                        idempotency_key=idempotency_key, fingerprint=fingerprint)
     run_edit_checks(store, book, outcome, config)
     return outcome
 
@@ -85,18 +87,19 @@ def submit_form(store: EventStore, user: User, subject_id: str, form: str,
 @retry_unpinned
 def correct_entry(store: EventStore, user: User, subject_id: str, entry_id: str,
                   changes: Any, reason: Any, *, if_match: int | None = None,
-                  idempotency_key: str | None = None,
+                  idempotency_key: str | None = None, fingerprint: str | None = None,
                   config: TrialConfig = DEFAULT_TRIAL) -> Outcome:
     """Record a correction: the changed fields and why; the whole entry must stay valid."""
     require(user.role, "entry.correct")
     book = load_casebook(store, user, subject_id)
-    if (replayed := replay_if_seen(store, user, idempotency_key)) is not None:
+    if (replayed := replay_if_seen(store, user, idempotency_key, fingerprint)) is not None:
         return replayed
     check_if_match(if_match, book.version)
+    require_for_form(user.role, _entry(book, entry_id).form, "entry.correct")
     guard_writable(store, book)
     event = correction_event(book, entry_id, changes, reason, config)
     outcome = append_as(store, user, subject_id, [event], expected_version=book.version,
-                        idempotency_key=idempotency_key)
+                        idempotency_key=idempotency_key, fingerprint=fingerprint)
     run_edit_checks(store, book, outcome, config)
     return outcome
 
@@ -136,14 +139,15 @@ def correction_event(book: Casebook, entry_id: str, changes: Any, reason: Any,
 @retry_unpinned
 def void_entry(store: EventStore, user: User, subject_id: str, entry_id: str, reason: Any, *,
                if_match: int | None = None, idempotency_key: str | None = None,
-               config: TrialConfig = DEFAULT_TRIAL) -> Outcome:
+               fingerprint: str | None = None, config: TrialConfig = DEFAULT_TRIAL) -> Outcome:
     """Withdraw an entry with a reason; it then counts for nothing, but stays in the record."""
     require(user.role, "entry.void")
     book = load_casebook(store, user, subject_id)
-    if (replayed := replay_if_seen(store, user, idempotency_key)) is not None:
+    if (replayed := replay_if_seen(store, user, idempotency_key, fingerprint)) is not None:
         return replayed
     check_if_match(if_match, book.version)
     entry = _entry(book, entry_id)
+    require_for_form(user.role, entry.form, "entry.void")
     reason = required_reason(reason)
     if entry.voided:
         raise Conflict("entry_voided", "the entry is already voided")
@@ -154,7 +158,7 @@ def void_entry(store: EventStore, user: User, subject_id: str, entry_id: str, re
     event = NewEvent("EntryVoided", {"entry_id": entry_id, "form": entry.form,
                                      "reason": reason}, {"reason": reason})
     outcome = append_as(store, user, subject_id, [event], expected_version=book.version,
-                        idempotency_key=idempotency_key)
+                        idempotency_key=idempotency_key, fingerprint=fingerprint)
     run_edit_checks(store, book, outcome, config)
     return outcome
 

@@ -26,7 +26,11 @@ def trial_locked(store: EventStore) -> bool:
 
 
 def guard_writable(store: EventStore, book: Casebook | None) -> None:
-    """Refuse data entry (forms, corrections, voids, answers) on a locked trial or casebook."""
+    """Refuse a write on a locked trial or casebook (docs/locks.md lists every one).
+
+    Called by every command that writes to a subject or registers one; the lock commands
+    check the locks themselves (an unlock is the one write a lock lets through).
+    """
     if trial_locked(store):
         raise Conflict("trial_locked", "the trial database is locked: no data can be entered")
     if book is not None and book.workflow.locked:

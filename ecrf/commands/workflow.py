@@ -14,7 +14,7 @@ from ecrf.commands.locks import guard_writable
 from ecrf.commands.outcome import Outcome
 from ecrf.commands.subjects import load_casebook
 from ecrf.errors import Conflict, Forbidden, Invalid, NotFound
-from ecrf.permissions import require
+from ecrf.permissions import require, require_for_form
 from events import EventStore, NewEvent
 from projections.casebook import Casebook
 from projections.trial_config import DEFAULT_TRIAL, TrialConfig
@@ -49,6 +49,7 @@ def open_query(store: EventStore, user: User, subject_id: str, entry_id: Any, fi
     """Ask the site to clarify one field of an entry (monitor or data manager)."""
     require(user.role, "query.open")
     book = load_casebook(store, user, subject_id)
+    guard_writable(store, book)
     text = _text(text)
     if not isinstance(entry_id, str) or entry_id not in book.entries:
         raise Invalid("validation_failed", "the query must name an entry of this subject",
@@ -71,13 +72,15 @@ def answer_query(store: EventStore, user: User, subject_id: str, query_id: str, 
     """Answer a query, optionally correcting the entry in the same commit (site)."""
     require(user.role, "query.answer")
     book = load_casebook(store, user, subject_id)
+    guard_writable(store, book)
     query = _query(book, query_id)
     text = _text(text)
-    guard_writable(store, book)
     if query.state != "open":
         raise Conflict("query_not_open", f"the query is {query.state}, not open")
     events = []
     if changes is not None:
+        entry = book.entries.get(query.entry_id)
+        require_for_form(user.role, entry.form if entry else "", "entry.correct")
         events.append(correction_event(book, query.entry_id, changes, reason or text, config))
     events.append(NewEvent("QueryAnswered", {"query_id": query_id, "text": text}))
     outcome = _append(store, user, book, events)
@@ -115,6 +118,7 @@ def _transition(store: EventStore, user: User, subject_id: str, query_id: str, e
                 allowed: tuple[str, ...], action: str, text: Any) -> Outcome:
     require(user.role, action)
     book = load_casebook(store, user, subject_id)
+    guard_writable(store, book)
     query = _query(book, query_id)
     _opener_or_data_manager(user, query)
     if query.state not in allowed:
@@ -131,6 +135,7 @@ def verify_entry(store: EventStore, user: User, subject_id: str, entry_id: str) 
     """Mark an entry as checked against the source documents (monitor)."""
     require(user.role, "entry.verify")
     book = load_casebook(store, user, subject_id)
+    guard_writable(store, book)
     entry = book.entries.get(entry_id)
     if entry is None:
         raise NotFound("entry_not_found", f"subject {subject_id} has no entry {entry_id!r}")
@@ -148,6 +153,7 @@ def sign_casebook(store: EventStore, user: User, subject_id: str, password: Any,
     """Sign the casebook as it stands (investigator), re-entering the password (Part 11)."""
     require(user.role, "casebook.sign")
     book = load_casebook(store, user, subject_id)
+    guard_writable(store, book)
     if meaning not in MEANINGS:
         raise Invalid("validation_failed", "choose what the signature means",
                       {"meaning": [f"must be one of {', '.join(MEANINGS)}"]})

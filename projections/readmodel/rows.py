@@ -21,7 +21,9 @@ def subject_rows(book: Casebook, *, config: TrialConfig = DEFAULT_TRIAL
     best_response, response_at_w12 = response_summary(book, config=config)
     saf = safety_summary(book)
     aes = book.current("adverse_event")
-    plan = schedule(book, today=date.max, response_at_w12=response_at_w12, config=config)
+    # as of date.min no window has passed: a visit not done is stored "due" with its
+    # window_end, and the summary decides "overdue" at request time (window_end < today)
+    plan = schedule(book, today=date.min, response_at_w12=response_at_w12, config=config)
     return {
         "rm_subjects": [{
             "subject_id": book.subject_id, "site_id": book.site_id, "status": book.status,
@@ -43,7 +45,6 @@ def subject_rows(book: Casebook, *, config: TrialConfig = DEFAULT_TRIAL
         "rm_visits": [{
             "subject_id": book.subject_id, "visit": v["visit"], "site_id": book.site_id,
             "window_end": date.fromisoformat(v["window_end"]) if v["window_end"] else None,
-            # with today = date.max nothing is overdue yet: overdue is decided at query time
             "status": v["status"],
         } for v in plan["visits"]],
     }

@@ -24,9 +24,11 @@ def trial_summary(engine: Engine, *, sites: list[str] | None, today: date) -> di
     with engine.connect() as conn:
         subject_rows = conn.execute(scoped(subjects)).mappings().all()
         ae_rows = conn.execute(scoped(adverse_events)).mappings().all()
+        # "overdue" too: rows built before the fix stored every visit not done as overdue
         overdue = conn.execute(scoped(visits).where(
-            visits.c.status == "due", visits.c.window_end < today)
-            .order_by(visits.c.window_end)).mappings().all()
+            visits.c.status.in_(("due", "overdue")), visits.c.window_end < today)
+            .order_by(visits.c.window_end, visits.c.subject_id, visits.c.visit)
+        ).mappings().all()
     infused = [r for r in subject_rows if r["infused"]]
     return {
         "subjects": len(subject_rows),

@@ -480,12 +480,13 @@ def status_of(api, subject_id: str) -> str:
     return {row["subject_id"]: row["status"] for row in reply.json["subjects"]}[subject_id]
 
 
-def test_the_subject_list_follows_the_status_from_screening_to_ended(staff, subject):
+def test_the_subject_list_follows_the_status_from_screening_to_ended(staff, as_user, subject):
     assert status_of(staff, subject) == "screening"
-    submit(staff, subject, "ie_checklist", valid("ie_checklist",
-                                                 investigator_confirms_eligible=False))
+    investigator = as_user("investigator")
+    submit(investigator, subject, "ie_checklist", valid("ie_checklist",
+                                                        investigator_confirms_eligible=False))
     assert status_of(staff, subject) == "screening"
-    submit(staff, subject, "ie_checklist", valid("ie_checklist"))
+    submit(investigator, subject, "ie_checklist", valid("ie_checklist"))
     assert status_of(staff, subject) == "enrolled"
     submit(staff, subject, "car_t_infusion", valid("car_t_infusion"))
     assert status_of(staff, subject) == "infused"
@@ -508,11 +509,12 @@ def test_the_subject_list_shows_each_subjects_own_status(staff, subject):
     assert rows["ITP-002"]["site_id"] == "SITE-01"
 
 
-def test_voiding_or_correcting_what_made_the_status_moves_it_back(staff, subject):
-    checklist = submit(staff, subject, "ie_checklist", valid("ie_checklist"))
+def test_voiding_or_correcting_what_made_the_status_moves_it_back(staff, as_user, subject):
+    investigator = as_user("investigator")
+    checklist = submit(investigator, subject, "ie_checklist", valid("ie_checklist"))
     infusion = submit(staff, subject, "car_t_infusion", valid("car_t_infusion"))
     assert void(staff, subject, infusion, "wrong subject").status_code == 201
     assert status_of(staff, subject) == "enrolled"
-    assert correct(staff, subject, checklist,
+    assert correct(investigator, subject, checklist,
                    {"investigator_confirms_eligible": False}).status_code == 201
     assert status_of(staff, subject) == "screening"

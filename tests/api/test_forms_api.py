@@ -19,7 +19,7 @@ from marshmallow import fields, validate
 from ecrf.forms.describe import field_type
 from ecrf.forms.fields import NotBlank
 from ecrf.forms.registry import FORMS
-from tests.api.conftest import registration
+from tests.api.conftest import Api, registration
 from tests.api.examples import INFUSION_DAY, VALID, valid, without
 
 SUBMITTABLE = [name for name in FORMS if name != "registration"]
@@ -27,6 +27,24 @@ WITH_VISIT = [name for name in SUBMITTABLE if FORMS[name].has_visit]
 SUBJECT_RULE_FIELDS = {"capd_score"}  # a CAPD score is refused for an adult (see (c))
 #: What a boundary value needs beside it to be valid (grade 5 is fatal by definition).
 ALONG_WITH = {("adverse_event", "ctcae_grade", 5): {"outcome": "fatal"}}
+
+
+class SiteApi(Api):
+    """Site staff, except that the investigator sends the I/E checklist (their form)."""
+
+    def __init__(self, staff: Api, investigator: Api) -> None:
+        super().__init__(staff.client, staff.token)
+        self.investigator = investigator
+
+    def post(self, path: str, json: Any = None, **kw: Any):
+        if path.endswith("/forms/ie_checklist"):
+            return self.investigator.post(path, json, **kw)
+        return super().post(path, json, **kw)
+
+
+@pytest.fixture
+def staff(as_user) -> SiteApi:
+    return SiteApi(as_user("staff"), as_user("investigator"))
 
 
 def submit(api, subject_id: str, form: str, payload: Any):

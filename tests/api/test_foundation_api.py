@@ -130,7 +130,8 @@ def test_repeated_idempotency_key_returns_the_first_result_and_appends_nothing(
     again = staff.post(f"/subjects/{subject}/forms/platelet_count", platelet_count(),
                        headers=headers)
     assert first.status_code == 201
-    assert again.status_code == 200
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json == first.json
     assert store.count() == before
 

@@ -159,8 +159,8 @@ def trial(store, as_user) -> Trial:
                        primary_itp=True, secondary_cause_excluded=True, refractory=True,
                        prior_therapies=THERAPIES, splenectomy=False)
     one.correct(history, "the second therapy was never given", prior_therapies=THERAPIES[:1])
-    one.form("ie_checklist", visit="SCR", answers={"IN01": "yes", "EX01": "no"},
-             investigator_confirms_eligible=True)
+    one.form("ie_checklist", as_user=one.investigator(), visit="SCR",
+             answers={"IN01": "yes", "EX01": "no"}, investigator_confirms_eligible=True)
     count = one.form("platelet_count", visit="D7", collected_at=at(7), platelets=42,
                      hemoglobin=110, hemoglobin_lln=120)
     first = one.correct(count, "transcription error: 45 on the lab report", platelets=45)

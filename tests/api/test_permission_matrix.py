@@ -6,6 +6,7 @@ import pytest
 
 from ecrf.permissions import PERMISSIONS, ROLES
 from tests.api.conftest import PASSWORD, platelet_count, registration
+from tests.api.examples import valid
 
 USER_OF_ROLE = {"site_staff": "staff", "investigator": "investigator", "monitor": "monitor",
                 "data_manager": "dm", "auditor": "auditor"}
@@ -21,6 +22,7 @@ ENDPOINTS = [
     ("GET", f"/subjects/{S}/schedule", None, "subject.read"),
     ("GET", f"/subjects/{S}/verification", None, "subject.read"),
     ("POST", f"/subjects/{S}/forms/platelet_count", platelet_count(), "form.submit"),
+    ("POST", f"/subjects/{S}/forms/ie_checklist", valid("ie_checklist"), "eligibility.attest"),
     ("POST", f"/subjects/{S}/entries/{E}/corrections",
      {"changes": {"platelets": 41}, "reason": "re-read"}, "entry.correct"),
     ("POST", f"/subjects/{S}/entries/{E}/void", {"reason": "duplicate"}, "entry.void"),

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from ecrf.accounts.service import load_user
-from ecrf.cli import main
+from ecrf.cli import DEMO_USERS, main
 from ecrf.schema import upgrade
 from events import EventStore, make_engine
 from tests.contract.test_event_store import tamper
@@ -57,7 +57,7 @@ def test_an_unknown_role_is_refused_with_a_clear_message(cli):
 def test_verify_exits_non_zero_with_the_position_of_a_broken_link(cli):
     assert cli("demo", "--accounts-only").exit_code == 0
     ok = cli("verify")
-    assert ok.exit_code == 0 and "OK: 6 events" in ok.output
+    assert ok.exit_code == 0 and f"OK: {len(DEMO_USERS)} events" in ok.output
     engine = make_engine(cli.url)
     upgrade(engine)
     tamper(engine, "sqlite", "UPDATE events SET type = 'Forged' WHERE position = 3")
@@ -75,7 +75,7 @@ def test_permissions_prints_the_matrix(cli):
 def test_projections_rebuild_and_status(cli):
     cli("demo", "--accounts-only")
     rebuilt = cli("projections", "rebuild")
-    assert rebuilt.exit_code == 0 and "from 6 events" in rebuilt.output
+    assert rebuilt.exit_code == 0 and f"from {len(DEMO_USERS)} events" in rebuilt.output
     assert "lag 0" in cli("projections", "status").output
 
 
@@ -83,11 +83,11 @@ def test_export_and_import_events_round_trip_through_the_cli(cli, tmp_path, monk
     cli("demo", "--accounts-only")
     backup = tmp_path / "backup.jsonl"
     exported = cli("export-events", str(backup))
-    assert exported.exit_code == 0 and "exported 6 events" in exported.output
+    assert exported.exit_code == 0 and f"exported {len(DEMO_USERS)} events" in exported.output
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'restored.db'}")
     imported = cli("import-events", str(backup))
     assert imported.exit_code == 0, imported.output
-    assert "imported 6 events" in imported.output
+    assert f"imported {len(DEMO_USERS)} events" in imported.output
     again = cli("import-events", str(backup))
     assert again.exit_code == 1 and "empty" in again.output
 

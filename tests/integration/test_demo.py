@@ -14,7 +14,10 @@ from tests.api.conftest import PASSWORD
 def demo(app, store, as_user):
     users = {name: load_user(store, name) for name in ("staff", "investigator", "monitor")}
     site2 = create_user(store, "staff.two", PASSWORD, "site_staff", ["SITE-02"])
-    seed_demo(store, users["staff"], users["investigator"], users["monitor"], site2, PASSWORD)
+    investigator2 = create_user(store, "investigator.two", PASSWORD, "investigator",
+                                ["SITE-02"])
+    seed_demo(store, users["staff"], users["investigator"], users["monitor"], site2, PASSWORD,
+              investigator_site2=investigator2)
     return as_user("auditor")
 
 
