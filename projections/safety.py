@@ -5,16 +5,16 @@ Folded from the casebook alone; the rules themselves live in projections/rules/.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from projections.casebook import Casebook, Entry
+from projections.dates import as_date, as_moment, moment_key
 from projections.rules.crs import crs_grade
 from projections.rules.ctcae import grade_lab
 from projections.rules.eligibility import completed_years
 from projections.rules.icans import icans_grade
 from projections.rules.sae import is_late_sae_report
-from projections.schedule import as_date
 from projections.trial_config import DEFAULT_TRIAL, TrialConfig
 
 HEMATOLOGY = ("platelets", "neutrophils", "leukocytes", "lymphocytes", "hemoglobin")
@@ -93,7 +93,8 @@ def lab_toxicities(book: Casebook, *, config: TrialConfig = DEFAULT_TRIAL
                     rows.append({"test": test, "value": value, "grade": grade,
                                  "collected_at": entry.values.get("collected_at"),
                                  "entry_id": entry.entry_id, "form": form})
-    return sorted(rows, key=lambda r: (r["collected_at"] or "", r["test"]))
+    # by instant: ISO strings with different offsets do not sort in time order
+    return sorted(rows, key=lambda r: (moment_key(r["collected_at"]), r["test"]))
 
 
 def _grade(test: str, value: float, entry: Entry, baseline: Entry | None,
@@ -119,7 +120,7 @@ def late_sae_reports(aes: list[Entry], *, config: TrialConfig = DEFAULT_TRIAL
         original = entry.versions[0].values
         if not original.get("serious") or not original.get("aware_at"):
             continue
-        aware = datetime.fromisoformat(original["aware_at"])
+        aware = as_moment(original["aware_at"])
         if is_late_sae_report(aware, entry.recorded_at, config=config):
             late.append({"entry_id": entry.entry_id, "term": entry.values["term"],
                          "aware_at": original["aware_at"],
@@ -181,8 +182,7 @@ def _syndrome(aes: list[Entry], category: str, by_day: dict[date, int]) -> dict[
 def _daily(entries: list[Entry], time_field: str, grade) -> dict[date, int]:
     days: dict[date, int] = {}
     for entry in entries:
-        moment = datetime.fromisoformat(entry.values[time_field])
-        day = moment.date()
+        day = as_date(entry.values[time_field])  # its date in the offset it was entered with
         days[day] = max(days.get(day, 0), grade(entry.values))
     return days
 

@@ -14,9 +14,10 @@ Layout (docs/exports.md):
   less the workflow steps.
 - ``README.txt``: what each file holds, the log position the data stand at and the export time.
 
-Cells are written as stored in the events' JSON: dates ISO (``2026-01-05``), date-times ISO in
-UTC, booleans ``true``/``false``, numbers as JSON numbers, null as an empty cell, lists and
-objects (``prior_therapies``, ``sites``, ``answers``) as compact JSON text in one cell.
+Cells are written as stored in the events' JSON: dates ISO (``2026-01-05``), date-times ISO as
+entered, offset included (``2026-10-03T01:30:00+02:00``), booleans ``true``/``false``, numbers
+as JSON numbers, null as an empty cell, lists and objects (``prior_therapies``, ``sites``,
+``answers``) as compact JSON text in one cell.
 
 The whole export is one consistent snapshot: every subject is folded up to the same position
 (the requested one, or the log head when the export starts).

@@ -6,7 +6,7 @@ the grade, so neither field is read here.
 """
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 ICE_MIN_AGE = 12  # ICE from this age, CAPD below it
@@ -48,10 +48,10 @@ def icans_grade(assessment: Mapping[str, Any], age_years: int) -> int:
 
 
 def daily_icans_grades(series: Iterable[Mapping[str, Any]], age_years: int) -> dict[date, int]:
-    """Keep the worst ICANS grade of each UTC calendar day, the unit ICANS is tabulated by."""
+    """Keep the worst ICANS grade of each clinical day (its date in the entered offset)."""
     days: dict[date, int] = {}
     for assessment in series:
-        day = _utc_day(assessment["assessed_at"])
+        day = _clinical_day(assessment["assessed_at"])
         days[day] = max(days.get(day, 0), icans_grade(assessment, age_years))
     return days
 
@@ -90,7 +90,8 @@ def _lookup(table: Mapping[str, Any], assessment: Mapping[str, Any], key: str, a
     return table[value]
 
 
-def _utc_day(moment: datetime) -> date:
+def _clinical_day(moment: datetime) -> date:
+    """The date in the offset the time was entered with (projections.dates.as_date)."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"assessed_at must be timezone-aware, got {moment!r}")
-    return moment.astimezone(UTC).date()
+    return moment.date()

@@ -109,7 +109,7 @@ def test_form_rows_hold_current_values(as_user, world):
     assert history["primary_itp"] == "true" and history["splenectomy"] == "false"
     assert json.loads(history["prior_therapies"]) == ITP_HISTORY["prior_therapies"]
     [infusion] = files["car_t_infusion.csv"]
-    assert infusion["infused_at"] == "2026-02-06T10:00:00+00:00"  # UTC ISO
+    assert infusion["infused_at"] == "2026-02-06T10:00:00+00:00"  # as entered
     [rescue] = files["rescue_therapy.csv"]
     assert (rescue["visit"], rescue["start_date"]) == ("", "2026-03-16")  # no visit; ISO date
     assert {r["subject_id"] for r in files["screening_labs.csv"]} == {"ITP-001", "ITP-101"}
