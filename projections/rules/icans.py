@@ -1,8 +1,9 @@
 """ASTCT consensus grade of ICANS (Lee et al. 2019, Tables 5-8) from one neuro assessment.
 
 ICE score for subjects aged 12 and over, CAPD under 12; the most severe domain sets the grade.
-Intracranial hemorrhage is not ICANS (it is graded by CTCAE) and tremor or myoclonus do not change
-the grade, so neither field is read here.
+An intracranial hemorrhage, with or without associated edema, is not ICANS (it is graded by CTCAE):
+when ``intracranial_hemorrhage`` is true the raised-ICP domain does not count, since the edema is
+the bleed's. Tremor or myoclonus do not change the grade and are not read.
 """
 
 from collections.abc import Iterable, Mapping
@@ -43,8 +44,18 @@ def icans_grade(assessment: Mapping[str, Any], age_years: int) -> int:
         consciousness[0 if adult else 1],
         _lookup(_SEIZURE_GRADE, assessment, "seizure", "none"),
         _lookup(_MOTOR_GRADE, assessment, "motor_weakness", "none"),
-        _lookup(_RAISED_ICP_GRADE, assessment, "raised_icp", "none"),
+        _raised_icp_grade(assessment),
     )
+
+
+def raised_icp_excluded(assessment: Mapping[str, Any]) -> bool:
+    """Tell whether the raised-ICP domain is set aside: the assessment records an ICH."""
+    return assessment.get("intracranial_hemorrhage") is True
+
+
+def _raised_icp_grade(assessment: Mapping[str, Any]) -> int:
+    grade = _lookup(_RAISED_ICP_GRADE, assessment, "raised_icp", "none")  # validated either way
+    return 0 if raised_icp_excluded(assessment) else grade
 
 
 def daily_icans_grades(series: Iterable[Mapping[str, Any]], age_years: int) -> dict[date, int]:

@@ -91,7 +91,7 @@ VALID: dict[str, dict[str, Any]] = {
         "frequency": "once daily",
         "start_date": "2025-12-01",
         "end_date": None,
-        "indication": "ITP",
+        "indication": "itp",
     },
     "ie_checklist": {
         "visit": "SCR",
