@@ -8,6 +8,7 @@ and an ICH with no adverse event reporting it is listed as a finding to report.
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
 from typing import Any
 
@@ -32,7 +33,7 @@ def fever_rows(vitals: list[Entry], *, version: str = "5.0") -> list[dict[str, A
     first and last are more than 24 h apart, or the site's own ``hours_above_40`` above 24.
     """
     g1_from = ctcae_version(version).fever.g1_from
-    measured = [e for e in vitals if e.values.get("temperature_c") is not None]
+    measured = [e for e in vitals if _number(e.values.get("temperature_c")) is not None]
     runs = fever_run_hours([(as_moment(e.values["measured_at"]), e.values["temperature_c"])
                             for e in measured], version=version)
     days: dict[date, dict[str, Any]] = {}
@@ -40,7 +41,7 @@ def fever_rows(vitals: list[Entry], *, version: str = "5.0") -> list[dict[str, A
         temperature = entry.values["temperature_c"]
         if temperature < g1_from:
             continue
-        known = [h for h in (runs.get(index), entry.values.get("hours_above_40"))
+        known = [h for h in (runs.get(index), _number(entry.values.get("hours_above_40")))
                  if h is not None]
         hours = max(known) if known else None
         grade = grade_fever(temperature, hours if temperature > 40.0 else None,
@@ -54,6 +55,17 @@ def fever_rows(vitals: list[Entry], *, version: str = "5.0") -> list[dict[str, A
             row["hours_above_40"] = max(row["hours_above_40"] or 0.0, round(hours, 2))
         row["entry_ids"].append(entry.entry_id)
     return [days[d] for d in sorted(days)]
+
+
+def _number(value: Any) -> float | None:
+    """A stored number the form accepted (finite, >= 0); anything else is not read.
+
+    The form refuses everything else; this only keeps a tampered or hand-made event from turning
+    the safety view into a server error.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None
 
 
 def ich_exclusions(assessments: list[Entry]) -> list[dict[str, Any]]:

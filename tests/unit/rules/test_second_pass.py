@@ -178,6 +178,12 @@ def test_the_sites_own_hours_above_40_makes_grade_4_only_above_24() -> None:
     assert _fever(("2026-02-07T08:00:00+00:00", 39.5), hours_above_40=30)[0]["grade"] == 2
 
 
+@pytest.mark.parametrize("hours", ["30", -5, True, float("nan"), [30]])
+def test_a_stored_hours_above_40_the_form_would_refuse_is_not_read(hours: Any) -> None:
+    # an event written around the API (someone with the database file): no 500, no grade 4
+    assert _fever(("2026-02-07T08:00:00+00:00", 40.4), hours_above_40=hours)[0]["grade"] == 3
+
+
 def test_fever_other_cause_does_not_change_the_ctcae_grade() -> None:
     rows = _fever(("2026-02-07T08:00:00+00:00", 39.5), fever_other_cause=True)
     assert rows[0]["grade"] == 2
