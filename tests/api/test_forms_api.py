@@ -294,6 +294,10 @@ CROSS_FIELD = [
          valid("concomitant_medication", end_date="2025-10-31"), "end_date"),
     Case("concomitant_medication", "dose_without_unit",
          without("concomitant_medication", "dose_unit"), "dose_unit"),
+    Case("concomitant_medication", "corticosteroid_without_indication",
+         without("concomitant_medication", "indication"), "indication"),
+    Case("concomitant_medication", "other_without_words",
+         valid("concomitant_medication", indication="other"), "indication_other"),
     # ie_checklist: criterion codes and answers
     Case("ie_checklist", "unknown_criterion",
          valid("ie_checklist", answers={"IN99": "yes"}), "answers.IN99"),

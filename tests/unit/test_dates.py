@@ -45,3 +45,9 @@ def test_moment_key_orders_by_instant_whatever_the_offset() -> None:
     assert sorted(values, key=moment_key) == [None, "2026-02-10T09:00:00+08:00",
                                               "2026-02-10T03:00:00+00:00"]
     assert sorted(values[:2]) == values[:2]  # as text the order would be wrong
+
+
+def test_a_value_stored_in_utc_before_offsets_were_kept_reads_as_before() -> None:
+    stored = "2026-02-09T23:30:00+00:00"  # the shape every entry had before issue #11 item 3
+    assert as_date(stored) == date(2026, 2, 9)
+    assert as_moment(stored) == datetime(2026, 2, 9, 23, 30, tzinfo=UTC)
