@@ -32,7 +32,8 @@ def fever_rows(vitals: list[Entry], *, version: str = "5.0") -> list[dict[str, A
     Grade 4 needs more than 24 h above 40.0 C: an unbroken run of measurements above 40.0 whose
     first and last are more than 24 h apart, or the site's own ``hours_above_40`` above 24.
     """
-    g1_from = ctcae_version(version).fever.g1_from
+    bands = ctcae_version(version).fever
+    g1_from, above_40 = bands.g1_from, bands.g3_above
     measured = [e for e in vitals if _number(e.values.get("temperature_c")) is not None]
     runs = fever_run_hours([(as_moment(e.values["measured_at"]), e.values["temperature_c"])
                             for e in measured], version=version)
@@ -44,14 +45,14 @@ def fever_rows(vitals: list[Entry], *, version: str = "5.0") -> list[dict[str, A
         known = [h for h in (runs.get(index), _number(entry.values.get("hours_above_40")))
                  if h is not None]
         hours = max(known) if known else None
-        grade = grade_fever(temperature, hours if temperature > 40.0 else None,
+        grade = grade_fever(temperature, hours if temperature > above_40 else None,
                             version=version)
         day = as_date(entry.values["measured_at"])
         row = days.setdefault(day, {"date": day.isoformat(), "max_temperature_c": temperature,
                                     "grade": 0, "hours_above_40": None, "entry_ids": []})
         row["max_temperature_c"] = max(row["max_temperature_c"], temperature)
         row["grade"] = max(row["grade"], grade)
-        if hours is not None and temperature > 40.0:
+        if hours is not None and temperature > above_40:
             row["hours_above_40"] = max(row["hours_above_40"] or 0.0, round(hours, 2))
         row["entry_ids"].append(entry.entry_id)
     return [days[d] for d in sorted(days)]
