@@ -374,3 +374,8 @@ def test_without_a_response_duration_censored_is_null() -> None:
     assert result["best_response"] == "NR"
     assert result["duration_censored"] is None
     assert efficacy(Book().book)["duration_censored"] is None  # not infused
+
+
+def test_a_lone_measurement_above_40_shows_0_hours_and_grade_3() -> None:
+    [row] = _fever(("2026-02-07T08:00:00+00:00", 40.4))
+    assert (row["grade"], row["hours_above_40"]) == (3, 0.0)
