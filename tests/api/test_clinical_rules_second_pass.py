@@ -40,6 +40,23 @@ def test_an_ich_with_focal_oedema_is_not_icans_and_is_flagged_to_report(staff, i
     assert staff.get(f"/subjects/{infused}/safety").json["unreported_ich"] == []
 
 
+def test_an_unreported_ich_opens_an_automatic_query_closed_by_reporting_it(staff, infused):
+    neuro = _submit(staff, infused, "neuro_assessment", valid(
+        "neuro_assessment", intracranial_hemorrhage=True))
+    [query] = [q for q in staff.get(f"/subjects/{infused}/queries").json["queries"]
+               if q["automatic"] == "ich_not_reported_as_ae"]
+    assert (query["entry_id"], query["field"], query["state"]) == (
+        neuro, "intracranial_hemorrhage", "open")
+    assert "report it as an adverse event" in query["text"]
+    _submit(staff, infused, "adverse_event", valid(
+        "adverse_event", term="Intracranial haemorrhage", category="bleeding",
+        onset_date="2026-02-07", end_date=None, ctcae_grade=3, serious=False,
+        outcome="recovering"))
+    [closed] = [q for q in staff.get(f"/subjects/{infused}/queries").json["queries"]
+                if q["automatic"] == "ich_not_reported_as_ae"]
+    assert closed["state"] == "closed"
+
+
 def test_fever_rows_from_vital_signs_with_grade_4_after_more_than_24_hours(staff, infused):
     for at, temperature in (("2026-02-04T08:00:00+08:00", 40.6),
                             ("2026-02-04T20:00:00+08:00", 40.4),
