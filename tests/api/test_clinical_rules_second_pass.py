@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from events import NewEvent
 from tests.api.examples import valid
 
 
@@ -146,3 +147,45 @@ def test_a_corticosteroid_without_a_coded_indication_is_refused(staff, subject, 
     assert reply.status_code == 422, reply.json
     assert field in reply.json["error"]["fields"]
     assert store.count() == before
+
+
+# -- entries stored before indication was coded -------------------------------------------------
+
+
+@pytest.fixture
+def legacy_steroid(staff, subject, store):
+    """A corticosteroid entry in the shape stored before the enum: free-text indication."""
+    _responder(staff, subject)
+    version = len(store.read_stream(subject))
+    values = {"drug": "hydrocortisone", "category": "corticosteroid", "dose": 20,
+              "dose_unit": "mg", "start_date": "2026-02-05", "end_date": "2026-04-20",
+              "indication": "stress dose for surgery"}
+    store.append(subject, [NewEvent("ConcomitantMedicationRecorded", {
+        "entry_id": "legacy-steroid", "form": "concomitant_medication", "values": values},
+        {"actor": "staff", "role": "site_staff"})], expected_version=version)
+    return "legacy-steroid"
+
+
+def test_a_stored_free_text_indication_is_read_as_it_is(staff, subject, legacy_steroid):
+    result = staff.get(f"/subjects/{subject}/efficacy").json
+    assert result["corticosteroid_dependent"] is False
+    [course] = result["corticosteroid_courses_not_counted"]
+    assert (course["entry_id"], course["indication"], course["indication_other"]) == (
+        legacy_steroid, "other", "stress dose for surgery")
+    [entry] = [e for e in staff.get(f"/subjects/{subject}").json["entries"]
+               if e["entry_id"] == legacy_steroid]
+    assert entry["values"]["indication"] == "stress dose for surgery"  # the event is not rewritten
+
+
+def test_correcting_a_legacy_entry_needs_a_coded_indication(staff, subject, legacy_steroid,
+                                                            store):
+    path = f"/subjects/{subject}/entries/{legacy_steroid}/corrections"
+    before = store.count()
+    reply = staff.post(path, {"changes": {"dose": 25}, "reason": "dose misread"})
+    assert reply.status_code == 422, reply.json
+    assert any("indication" in name for name in reply.json["error"]["fields"])
+    assert store.count() == before
+    reply = staff.post(path, {"changes": {"dose": 25, "indication": "other",
+                                          "indication_other": "stress dose for surgery"},
+                              "reason": "dose misread; indication coded"})
+    assert reply.status_code == 201, reply.json
