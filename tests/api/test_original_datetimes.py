@@ -60,6 +60,18 @@ def test_the_clinical_date_of_a_count_is_its_date_in_the_entered_offset(staff, i
     assert schedule["day0"] == "2026-02-03"
 
 
+def test_visit_windows_and_daily_grades_use_the_entered_date(staff, infused):
+    # D1's window is day 0-2. 01:00+08:00 on 2026-02-06 is day 3 for the site (2026-02-05 in UTC,
+    # day 2): outside the window, and its CRS grade belongs to 2026-02-06.
+    entry_id = _submit(staff, infused, "vital_signs", valid(
+        "vital_signs", visit="D1", measured_at="2026-02-06T01:00:00+08:00"))
+    book = staff.get(f"/subjects/{infused}").json
+    [entry] = [e for e in book["entries"] if e["entry_id"] == entry_id]
+    assert "outside_visit_window" in entry["derived"]["flags"]
+    crs = staff.get(f"/subjects/{infused}/safety").json["crs"]
+    assert [d["date"] for d in crs["by_day"]] == ["2026-02-06"]
+
+
 def test_a_day0_entered_just_after_local_midnight_keeps_the_sites_date(staff, subject):
     _submit(staff, subject, "lymphodepletion", valid("lymphodepletion"))
     _submit(staff, subject, "car_t_infusion",
