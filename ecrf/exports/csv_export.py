@@ -200,10 +200,10 @@ def _readme(position: int, books: list[Casebook], exported_at: datetime, user: U
         "README.txt",
         "    This file.",
         "",
-        "Values: as stored. Dates ISO 8601 (2026-01-05); date-times ISO 8601 in UTC"
-        " (2026-01-05T09:30:00+00:00); booleans true/false; empty cell = no value; lists and"
-        " objects (e.g. prior_therapies) as JSON text in one cell. Units are those of the"
-        " CRF specification (platelets in 10^9/L).",
+        "Values: as stored. Dates ISO 8601 (2026-01-05); date-times ISO 8601 as entered, with"
+        " the offset the site gave (2026-10-03T01:30:00+02:00); booleans true/false; empty"
+        " cell = no value; lists and objects (e.g. prior_therapies) as JSON text in one cell."
+        " Units are those of the CRF specification (platelets in 10^9/L).",
         "",
     ]
     return "\n".join(lines)

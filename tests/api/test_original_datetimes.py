@@ -47,6 +47,8 @@ def test_a_datetime_is_kept_as_entered_everywhere(as_user, staff, infused, store
     archive = zipfile.ZipFile(io.BytesIO(as_user("dm").get("/export/csv").data))
     counts = list(csv.DictReader(io.StringIO(archive.read("platelet_count.csv").decode())))
     assert [r["collected_at"] for r in counts if r["entry_id"] == entry_id] == [ENTERED]
+    assert "date-times ISO 8601 as entered, with the offset" in archive.read(
+        "README.txt").decode()
 
 
 def test_the_clinical_date_of_a_count_is_its_date_in_the_entered_offset(staff, infused):
