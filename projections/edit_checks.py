@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from projections.casebook import Casebook
 from projections.eligibility import eligibility
+from projections.safety_findings import unreported_ich
 from projections.trial_config import DEFAULT_TRIAL, TrialConfig
 
 #: Values accepted by the form but unexpected enough to ask the site to confirm them.
@@ -55,6 +56,12 @@ def findings(book: Casebook, *, config: TrialConfig = DEFAULT_TRIAL) -> list[Fin
         for flag in entry.derived.get("flags", []):
             found.append(Finding(flag, entry.entry_id, FLAG_FIELDS.get(flag, "visit"),
                                  f"edit check '{flag}': please confirm or correct"))
+    for item in unreported_ich(book.current("neuro_assessment"), book.current("adverse_event")):
+        found.append(Finding("ich_not_reported_as_ae", item["entry_id"],
+                             "intracranial_hemorrhage",
+                             f"intracranial hemorrhage recorded on {item['date']} with no adverse "
+                             "event reporting it: please report it as an adverse event (graded "
+                             "by CTCAE, not ICANS)"))
     checklist = book.latest("ie_checklist")
     if checklist is not None:
         for item in eligibility(book, config=config)["discrepancies"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -21,19 +22,24 @@ from projections.values import parse
 EMPTY = {
     "baseline_platelets": None, "best_response": None, "response_at_w12": None,
     "time_to_response_days": None, "time_to_cr_days": None,
-    "duration_of_response_days": None, "loss_of_response": False, "loss_of_cr": False,
+    "duration_of_response_days": None, "duration_censored": None, "loss_of_response": False,
+    "loss_of_cr": False,
     "loss_date": None, "corticosteroid_dependent": False, "responses": [], "counts": [],
+    "corticosteroid_courses": [], "corticosteroid_courses_not_counted": [],
 }
 
 
 def efficacy(book: Casebook, *, config: TrialConfig = DEFAULT_TRIAL) -> dict[str, Any]:
     """Return the IWG response picture; before infusion only the baseline is known."""
     baseline, result = _assess(book, config)
+    courses = corticosteroid_courses(book)
+    shown = {"corticosteroid_courses": [c for c in courses if c["counted"]],
+             "corticosteroid_courses_not_counted": [c for c in courses if not c["counted"]]}
     if result is None:
         return {**EMPTY, "baseline_platelets": baseline.platelets if baseline else None,
-                "status": "not_infused"}
+                "status": "not_infused", **shown}
     return {**result.to_dict(), "status": "assessed",
-            "baseline": baseline.to_dict() if baseline else None}
+            "baseline": baseline.to_dict() if baseline else None, **shown}
 
 
 def response_summary(book: Casebook, *, config: TrialConfig = DEFAULT_TRIAL
@@ -87,11 +93,48 @@ def platelet_series(book: Casebook) -> list[PlateletObs]:
 
 
 def corticosteroid_periods(book: Casebook) -> list[tuple[date, date | None]]:
-    """Corticosteroid courses: concomitant medications and rescue therapy of that category."""
-    periods = []
-    for form in ("concomitant_medication", "rescue_therapy"):
-        for entry in book.current(form):
-            if entry.values.get("category") == "corticosteroid":
-                periods.append((parse(entry.values["start_date"]),
-                                parse(entry.values.get("end_date"))))
-    return periods
+    """The corticosteroid courses that count toward dependence, as (start, end) periods."""
+    return [(parse(c["start_date"]), parse(c["end_date"]))
+            for c in corticosteroid_courses(book) if c["counted"]]
+
+
+def corticosteroid_courses(book: Casebook) -> list[dict[str, Any]]:
+    """Every corticosteroid course, with its indication and whether it counts toward dependence.
+
+    Counted: corticosteroid rescue therapy (given for ITP by definition) and concomitant
+    corticosteroids given for ITP. Not counted: those given for another indication (a stress
+    dose for surgery, adrenal replacement). Entries recorded before ``indication`` was coded
+    are read as they are (docs/clinical-rules-second-pass.md): free text naming ITP or
+    thrombocytopenia is ``itp``, other text is ``other``, no indication is ``unknown`` and counts.
+    """
+    courses = []
+    for entry in book.current("rescue_therapy"):
+        if entry.values.get("category") == "corticosteroid":
+            courses.append(_course(entry, entry.values.get("agent"), "itp", True))
+    for entry in book.current("concomitant_medication"):
+        if entry.values.get("category") == "corticosteroid":
+            indication = coded_indication(entry.values.get("indication"))
+            course = _course(entry, entry.values.get("drug"), indication, indication != "other")
+            if indication == "other":
+                course["indication_other"] = (entry.values.get("indication_other")
+                                              or entry.values.get("indication"))
+            courses.append(course)
+    return sorted(courses, key=lambda c: (c["start_date"], c["entry_id"]))
+
+
+_ITP_WORDS = re.compile(r"\bitp\b|thrombocytop", re.IGNORECASE)
+
+
+def coded_indication(stored: Any) -> str:
+    """The coded indication of a stored medication entry: itp, other or unknown (legacy text)."""
+    if stored in ("itp", "other"):
+        return stored
+    if stored is None or not str(stored).strip():
+        return "unknown"
+    return "itp" if _ITP_WORDS.search(str(stored)) else "other"
+
+
+def _course(entry: Any, drug: Any, indication: str, counted: bool) -> dict[str, Any]:
+    return {"entry_id": entry.entry_id, "form": entry.form, "drug": drug,
+            "start_date": entry.values["start_date"], "end_date": entry.values.get("end_date"),
+            "indication": indication, "counted": counted}

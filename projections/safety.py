@@ -1,20 +1,24 @@
-"""The safety projection: adverse events, CRS and ICANS by day, lab toxicities, late SAEs.
+"""The safety projection: adverse events, CRS, ICANS and fever by day, lab toxicities, late SAEs.
 
-Folded from the casebook alone; the rules themselves live in projections/rules/.
+Folded from the casebook alone; the rules themselves live in projections/rules/, the fever and
+intracranial-haemorrhage findings in projections/safety_findings.py, the lab baselines in
+projections/lab_baselines.py.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from projections.casebook import Casebook, Entry
+from projections.dates import as_date, as_moment, moment_key
+from projections.lab_baselines import LabBaseline, baseline_for, lab_baselines
 from projections.rules.crs import crs_grade
 from projections.rules.ctcae import grade_lab
 from projections.rules.eligibility import completed_years
 from projections.rules.icans import icans_grade
 from projections.rules.sae import is_late_sae_report
-from projections.schedule import as_date
+from projections.safety_findings import fever_rows, ich_exclusions, unreported_ich
 from projections.trial_config import DEFAULT_TRIAL, TrialConfig
 
 HEMATOLOGY = ("platelets", "neutrophils", "leukocytes", "lymphocytes", "hemoglobin")
@@ -44,15 +48,19 @@ def safety(book: Casebook, *, config: TrialConfig = DEFAULT_TRIAL) -> dict[str, 
     crs = _syndrome(aes, "crs", _daily(book.current("vital_signs"), "measured_at",
                                        crs_grade))
     age = _age(book)
+    neuro = book.current("neuro_assessment")
     icans = _syndrome(aes, "icans", _daily(
-        book.current("neuro_assessment"), "assessed_at",
+        neuro, "assessed_at",
         lambda values: icans_grade(values, age) if age is not None else 0))
+    icans["ich_exclusions"] = ich_exclusions(neuro)
     return {
         "adverse_events": [_ae(e) for e in aes],
         "max_grade": max((e.values["ctcae_grade"] for e in aes), default=None),
         "serious_count": sum(1 for e in aes if e.values.get("serious")),
         "crs": crs,
         "icans": icans,
+        "fever": fever_rows(book.current("vital_signs"), version=config.ctcae_version),
+        "unreported_ich": unreported_ich(neuro, aes),
         "lab_toxicities": toxicities,
         "late_sae_reports": late_sae_reports(aes, config=config),
         "unreported_lab_toxicities": unreported(toxicities, aes, day0),
@@ -79,8 +87,11 @@ def _syndrome_max(aes: list[Entry], category: str, by_day: dict[date, int]) -> i
 
 def lab_toxicities(book: Casebook, *, config: TrialConfig = DEFAULT_TRIAL
                    ) -> list[dict[str, Any]]:
-    """Grade every lab value of every lab entry; list those of grade 1 or more."""
-    baseline = book.latest("screening_labs")
+    """Grade every lab value of every lab entry; list those of grade 1 or more.
+
+    Each row shows the baseline it was graded against (projections/lab_baselines.py), or null.
+    """
+    baselines = lab_baselines(book, LAB_FORMS, config=config)
     rows = []
     for form, tests in LAB_FORMS.items():
         for entry in book.current(form):
@@ -88,22 +99,23 @@ def lab_toxicities(book: Casebook, *, config: TrialConfig = DEFAULT_TRIAL
                 value = entry.values.get(test)
                 if value is None:
                     continue
+                baseline = baseline_for(entry, test, baselines)
                 grade = _grade(test, value, entry, baseline, config)
                 if grade:
                     rows.append({"test": test, "value": value, "grade": grade,
                                  "collected_at": entry.values.get("collected_at"),
-                                 "entry_id": entry.entry_id, "form": form})
-    return sorted(rows, key=lambda r: (r["collected_at"] or "", r["test"]))
+                                 "entry_id": entry.entry_id, "form": form,
+                                 "baseline": baseline.to_dict() if baseline else None})
+    # by instant: ISO strings with different offsets do not sort in time order
+    return sorted(rows, key=lambda r: (moment_key(r["collected_at"]), r["test"]))
 
 
-def _grade(test: str, value: float, entry: Entry, baseline: Entry | None,
+def _grade(test: str, value: float, entry: Entry, baseline: LabBaseline | None,
            config: TrialConfig) -> int:
     lln = entry.values.get(f"{test}_lln")
     if test == "platelets" and lln is None:
         lln = config.default_platelets_lln
-    base = None
-    if test in CHEMISTRY and baseline is not None and baseline is not entry:
-        base = baseline.values.get(test)
+    base = baseline.value if test in CHEMISTRY and baseline is not None else None
     try:
         return grade_lab(test, value, lln=lln, uln=entry.values.get(f"{test}_uln"),
                          baseline=base, version=config.ctcae_version, config=config)
@@ -119,7 +131,7 @@ def late_sae_reports(aes: list[Entry], *, config: TrialConfig = DEFAULT_TRIAL
         original = entry.versions[0].values
         if not original.get("serious") or not original.get("aware_at"):
             continue
-        aware = datetime.fromisoformat(original["aware_at"])
+        aware = as_moment(original["aware_at"])
         if is_late_sae_report(aware, entry.recorded_at, config=config):
             late.append({"entry_id": entry.entry_id, "term": entry.values["term"],
                          "aware_at": original["aware_at"],
@@ -134,15 +146,17 @@ def unreported(toxicities: list[dict], aes: list[Entry], day0: date | None
     """Grade >= 3 post-infusion lab toxicities with no AE of matching term near that date.
 
     Thrombocytopenia is the disease under study: a platelet grade is only owed an AE when it is
-    worse than the subject's baseline grade (docs/projections.md).
+    worse than the grade of its baseline value (docs/projections.md).
     """
-    baseline_grade = {t["test"]: t["grade"] for t in toxicities if t["form"] == "screening_labs"}
+    grades = {(t["entry_id"], t["test"]): t["grade"] for t in toxicities}
     missing = []
     for tox in toxicities:
         when = as_date(tox["collected_at"]) if tox["collected_at"] else None
         if tox["grade"] < 3 or when is None or day0 is None or when < day0:
             continue
-        if tox["grade"] <= baseline_grade.get(tox["test"], 0):
+        baseline = tox.get("baseline")
+        baseline_grade = grades.get((baseline["entry_id"], tox["test"]), 0) if baseline else 0
+        if tox["grade"] <= baseline_grade:
             continue
         if not any(_reports(ae, tox["test"], when) for ae in aes):
             missing.append(tox)
@@ -181,8 +195,7 @@ def _syndrome(aes: list[Entry], category: str, by_day: dict[date, int]) -> dict[
 def _daily(entries: list[Entry], time_field: str, grade) -> dict[date, int]:
     days: dict[date, int] = {}
     for entry in entries:
-        moment = datetime.fromisoformat(entry.values[time_field])
-        day = moment.date()
+        day = as_date(entry.values[time_field])  # its date in the offset it was entered with
         days[day] = max(days.get(day, 0), grade(entry.values))
     return days
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
+from projections.dates import as_date
 from projections.trial_config import DEFAULT_TRIAL, TrialConfig
 
 #: The field that dates a form clinically, in order of preference.
@@ -17,21 +18,15 @@ CLINICAL_DATE_FIELDS = (
 
 
 def clinical_date(values: Mapping[str, Any]) -> date | None:
-    """Return the date on which a form's content happened clinically (None when undated)."""
+    """Return the date on which a form's content happened clinically (None when undated).
+
+    A date-time gives its date in the offset it was entered with (projections.dates).
+    """
     for name in CLINICAL_DATE_FIELDS:
         raw = values.get(name)
         if raw:
             return as_date(raw)
     return None
-
-
-def as_date(raw: Any) -> date:
-    if isinstance(raw, datetime):
-        return raw.date()
-    if isinstance(raw, date):
-        return raw
-    text = str(raw)
-    return datetime.fromisoformat(text).date() if "T" in text else date.fromisoformat(text)
 
 
 def study_day(day0: date, when: date) -> int:

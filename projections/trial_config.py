@@ -80,6 +80,10 @@ class TrialConfig:
     ctcae_version: str = "5.0"
     sae_report_hours: int = 24
     default_platelets_lln: float = 150.0
+    # CTCAE baseline of a lab test (projections/lab_baselines.py): "last_before_treatment", the
+    # last value of the test on or before the first LD day (else by the infusion), from any form;
+    # or "screening", the latest screening labs only.
+    lab_baseline: str = "last_before_treatment"
 
     schedule: tuple[VisitDef, ...] = field(default_factory=_schedule)
 

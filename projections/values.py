@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime
 from typing import Any
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")
+from projections.dates import parse
 
-
-def parse(value: Any) -> Any:
-    """Parse ISO dates and date-times (recursively in lists and objects); keep the rest."""
-    if isinstance(value, str):
-        if _DATE.match(value):
-            return date.fromisoformat(value)
-        if _DATETIME.match(value):
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return value
-    if isinstance(value, list):
-        return [parse(v) for v in value]
-    if isinstance(value, dict):
-        return {k: parse(v) for k, v in value.items()}
-    return value
+__all__ = ["entry_values", "parse"]
 
 
 def entry_values(entry: Any) -> dict[str, Any]:

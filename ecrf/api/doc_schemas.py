@@ -169,6 +169,9 @@ class Syndrome(Schema):
     by_day = _list(fields.Dict(), "{date, grade} per clinical date")
     reported_entries = fields.List(fields.String(), metadata={"description": "AE entries"})
     differences = _list(fields.Dict(), "computed vs reported grade")
+    ich_exclusions = _list(fields.Dict(), "ICANS only: assessments whose raised-ICP domain was "
+                                          "set aside because of an intracranial haemorrhage, "
+                                          "with the reason")
 
 
 class LabToxicity(Schema):
@@ -179,6 +182,17 @@ class LabToxicity(Schema):
     collected_at = _s("when the sample was taken, as entered", allow_none=True)
     entry_id = _s("entry id")
     form = _s("form it came from")
+    baseline = _obj("the baseline used: {value, collected_at, date, entry_id, form}",
+                    allow_none=True)
+
+
+class FeverDay(Schema):
+    date = _s("clinical date (in the offset entered)")
+    max_temperature_c = _n("highest temperature that day", unit="°C")
+    grade = _i("CTCAE v5.0 fever grade")
+    hours_above_40 = _n("hours above 40.0 °C (the longest run, or the site's record)",
+                        allow_none=True, unit="h")
+    entry_ids = fields.List(fields.String(), metadata={"description": "vital signs entries"})
 
 
 class Safety(Schema):
@@ -192,6 +206,9 @@ class Safety(Schema):
     lab_toxicities = _list(LabToxicity, "graded lab values (grade >= 1)")
     late_sae_reports = _list(fields.Dict(), "SAEs first recorded > 24 h after awareness")
     unreported_lab_toxicities = _list(LabToxicity, "grade >= 3 with no matching AE")
+    fever = _list(FeverDay, "one row per day with a temperature >= 38.0 °C")
+    unreported_ich = _list(fields.Dict(), "intracranial haemorrhages with no matching AE "
+                                          "(to report as an adverse event)")
 
 
 class CountView(Schema):
@@ -220,6 +237,13 @@ class Efficacy(Schema):
     time_to_cr_days = _i("days from day 0 to CR", allow_none=True, unit="days")
     duration_of_response_days = _i("days from response to its loss (or the last count)",
                                    allow_none=True, unit="days")
+    duration_censored = fields.Boolean(allow_none=True, metadata={
+        "description": "true while the first response is ongoing (the duration runs to the "
+                       "last evaluable count), false once lost, null without a response"})
+    corticosteroid_courses = _list(fields.Dict(), "corticosteroid courses counted toward "
+                                                  "dependence (ITP courses, rescue therapy)")
+    corticosteroid_courses_not_counted = _list(fields.Dict(), "courses given for another "
+                                                              "indication")
     loss_of_response = _b("the response was lost")
     loss_of_cr = _b("the CR was lost")
     loss_date = _s("first of the two failing counts", allow_none=True)

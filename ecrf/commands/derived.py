@@ -10,8 +10,9 @@ from typing import Any
 
 from ecrf.forms.subject_rules import SubjectFacts
 from projections.casebook import Casebook
+from projections.dates import as_date
 from projections.rules.treatment import lymphodepletion_course_flags, lymphodepletion_day
-from projections.schedule import as_date, clinical_date, outside_window
+from projections.schedule import clinical_date, outside_window
 from projections.trial_config import TrialConfig
 
 

@@ -14,9 +14,10 @@ Layout (docs/exports.md):
   less the workflow steps.
 - ``README.txt``: what each file holds, the log position the data stand at and the export time.
 
-Cells are written as stored in the events' JSON: dates ISO (``2026-01-05``), date-times ISO in
-UTC, booleans ``true``/``false``, numbers as JSON numbers, null as an empty cell, lists and
-objects (``prior_therapies``, ``sites``, ``answers``) as compact JSON text in one cell.
+Cells are written as stored in the events' JSON: dates ISO (``2026-01-05``), date-times ISO as
+entered, offset included (``2026-10-03T01:30:00+02:00``), booleans ``true``/``false``, numbers
+as JSON numbers, null as an empty cell, lists and objects (``prior_therapies``, ``sites``,
+``answers``) as compact JSON text in one cell.
 
 The whole export is one consistent snapshot: every subject is folded up to the same position
 (the requested one, or the log head when the export starts).
@@ -199,10 +200,10 @@ def _readme(position: int, books: list[Casebook], exported_at: datetime, user: U
         "README.txt",
         "    This file.",
         "",
-        "Values: as stored. Dates ISO 8601 (2026-01-05); date-times ISO 8601 in UTC"
-        " (2026-01-05T09:30:00+00:00); booleans true/false; empty cell = no value; lists and"
-        " objects (e.g. prior_therapies) as JSON text in one cell. Units are those of the"
-        " CRF specification (platelets in 10^9/L).",
+        "Values: as stored. Dates ISO 8601 (2026-01-05); date-times ISO 8601 as entered, with"
+        " the offset the site gave (2026-10-03T01:30:00+02:00); booleans true/false; empty"
+        " cell = no value; lists and objects (e.g. prior_therapies) as JSON text in one cell."
+        " Units are those of the CRF specification (platelets in 10^9/L).",
         "",
     ]
     return "\n".join(lines)

@@ -15,7 +15,14 @@ What is drawn (docs/exports.md):
 - the confirmed response periods of ``efficacy()["responses"]`` as coloured bands (R, and CR on
   top of it), to the loss date or, while ongoing, to the right edge;
 - bleeding assessments in a lower panel sharing the day axis: one marker per assessment at its
-  WHO grade (0-4), the grade written next to it, red from the grade that blocks a response.
+  WHO grade (0-4), the grade written next to it, red from the grade that blocks a response; the
+  panel says "no bleeding assessments" when there are none;
+- the legend gives the duration of the first response and says whether it is censored (response
+  ongoing at the last evaluable count) or ended by a loss of response.
+
+The title gives the date of the data: the UTC date of the latest recorded change in the casebook
+as drawn ("data as of 2026-03-01"), not a log position. Units are typeset with a multiplication
+sign and a superscript nine (U+00D7, U+2079: real characters, kept as searchable text).
 
 A subject not infused yet is drawn by day relative to the screening date (day 0 = screening),
 every count hollow (nothing is evaluable before an infusion), with "not infused yet" in the
@@ -32,7 +39,7 @@ from __future__ import annotations
 import io
 import threading
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date
 from typing import Any
 
 import matplotlib
@@ -48,8 +55,9 @@ from projections.values import entry_values, parse
 
 RC = {"svg.hashsalt": "ecrf-platelet-chart", "svg.fonttype": "none", "svg.id": None,
       "font.family": "DejaVu Sans", "axes.spines.top": False, "axes.spines.right": False}
-CR_LABEL = f"{CR_PLATELETS:g} x10^9/L (CR)"
-R_LABEL = f"{R_PLATELETS:g} x10^9/L (R)"
+UNIT = "\u00d710\u2079/L"  # x10^9/L with SUPERSCRIPT NINE: a superscript kept as text
+CR_LABEL = f"{CR_PLATELETS:g} {UNIT} (CR)"
+R_LABEL = f"{R_PLATELETS:g} {UNIT} (R)"
 COLORS = {"count": "#1f4e99", "CR": "#2e9d4a", "R": "#a6dba0", "rescue": "#e08214",
           "bleed": "#c51b1b", "bleed_low": "#7f7f7f", "threshold": "#555555",
           "baseline": "#8c510a", "infusion": "#000000"}
@@ -94,9 +102,10 @@ def platelet_chart_svg(book: Casebook, *, config: TrialConfig = DEFAULT_TRIAL) -
         _day0(top, bottom, infused, handles)
         _counts_plot(top, counts, handles)
         _bleeding(bottom, bleeding, config.bleeding_grade_threshold, handles)
+        _duration(result if infused else {}, handles)
         top.set_xlim(x_min, x_max)
         top.set_ylim(0, y_max)
-        top.set_ylabel("Platelets (x10^9/L)")
+        top.set_ylabel(f"Platelets ({UNIT})")
         top.grid(axis="y", color="#e5e5e5", linewidth=0.6)
         bottom.set_ylim(-0.5, 4.8)
         bottom.set_yticks(range(5))
@@ -140,10 +149,28 @@ def _x_label(book: Casebook, anchor: date, infused: bool) -> str:
 
 def _title(book: Casebook, result: dict[str, Any], infused: bool) -> str:
     head = f"Platelet count: subject {book.subject_id} (site {book.site_id})"
+    as_of = data_date(book)
+    when = f"data as of {as_of.isoformat()}" if as_of else "no data recorded"
     if not infused:
-        return f"{head}: not infused yet (as of position {book.position})"
+        return f"{head}: not infused yet ({when})"
     best = result.get("best_response") or "not assessable yet"
-    return f"{head}: best response {best} (as of position {book.position})"
+    return f"{head}: best response {best} ({when})"
+
+
+def data_date(book: Casebook) -> date | None:
+    """The UTC date of the latest recorded change (entry, correction, void) in the casebook."""
+    moments = [v.recorded_at for e in book.entries.values() for v in e.versions]
+    return max(moments).astimezone(UTC).date() if moments else None
+
+
+def duration_label(result: dict[str, Any]) -> str | None:
+    """Say how long the first response lasted and whether that duration is censored."""
+    days, censored = result.get("duration_of_response_days"), result.get("duration_censored")
+    if days is None or censored is None:
+        return None
+    if censored:
+        return f"duration of response {days} d, censored: ongoing at the last evaluable count"
+    return f"duration of response {days} d, to the loss of response on {result['loss_date']}"
 
 
 # -- layers ------------------------------------------------------------------------------------
@@ -186,7 +213,7 @@ def _thresholds(ax: Any, baseline: float | None, handles: list) -> None:
         ax.text(0.995, baseline, f"baseline {baseline:g}", transform=transform, fontsize=8,
                 va="bottom", ha="right", color=COLORS["baseline"])
         handles.append(Line2D([], [], color=COLORS["baseline"], linestyle="--",
-                              label=f"baseline ({baseline:g} x10^9/L)"))
+                              label=f"baseline ({baseline:g} {UNIT})"))
 
 
 def _day0(top: Any, bottom: Any, infused: bool, handles: list) -> None:
@@ -216,7 +243,16 @@ def _counts_plot(ax: Any, counts: list[_Count], handles: list) -> None:
                 ha="center", va="center", color="#777777")
 
 
+def _duration(result: dict[str, Any], handles: list) -> None:
+    label = duration_label(result)
+    if label is not None:
+        handles.append(Line2D([], [], linestyle="none", marker="", label=label))
+
+
 def _bleeding(ax: Any, bleeding: list[tuple[int, int]], threshold: int, handles: list) -> None:
+    if not bleeding:
+        ax.text(0.5, 0.5, "no bleeding assessments", transform=ax.transAxes, ha="center",
+                va="center", color="#777777", fontsize=8)
     for blocking in (False, True):
         chosen = [(d, g) for d, g in bleeding if (g >= threshold) is blocking]
         if not chosen:

@@ -72,10 +72,22 @@ def is_blank(value: Any) -> bool:
 # --- field classes --------------------------------------------------------------------------
 
 
-class UtcDateTime(fields.AwareDateTime):
-    """An ISO 8601 date-time that must carry an offset; loaded and dumped in UTC.
+#: How far past the server's clock a clinical date or date-time may be: a day, for time zones.
+FUTURE_MARGIN = dt.timedelta(hours=24)
 
-    A local time without an offset is ambiguous in a multi-site trial, so it is refused.
+
+def latest_allowed_moment() -> dt.datetime:
+    """The latest clinical moment accepted now: the server's now plus ``FUTURE_MARGIN``."""
+    return dt.datetime.now(UTC) + FUTURE_MARGIN
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO 8601 date-time that must carry an offset; kept with the offset it was entered with.
+
+    A local time without an offset is ambiguous in a multi-site trial, so it is refused. The
+    value is stored as entered (``2026-10-03T01:30:00+02:00`` stays that, in canonical ISO
+    form); rules compute with its UTC moment and its clinical date (projections.dates). A moment
+    later than the server's now plus 24 hours is refused: it cannot have happened yet.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -86,21 +98,48 @@ class UtcDateTime(fields.AwareDateTime):
         "invalid": f"Not a valid date-time: {DATETIME_HINT}.",
         "invalid_awareness": f"The date-time has no offset: {DATETIME_HINT}.",
         "format": f"Not a valid date-time: {DATETIME_HINT}.",
+        "future": "Must not be in the future: {input} is later than now plus 24 hours "
+                  "({latest}).",
     }
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.datetime:
         moment = super()._deserialize(value, attr, data, **kwargs)
         try:
-            return moment.astimezone(UTC)
+            instant = moment.astimezone(UTC)
         except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 (found by the fuzzer)
             raise self.make_error("out_of_range") from None
+        latest = latest_allowed_moment()
+        if instant > latest:
+            raise self.make_error("future", input=value,
+                                  latest=latest.replace(microsecond=0).isoformat())
+        return moment
 
     def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError(f"{attr}: a naive date-time cannot be dumped as UTC")
-        return value.astimezone(UTC).isoformat()
+            raise ValueError(f"{attr}: a naive date-time cannot be stored")
+        return value.isoformat()
+
+
+class ClinicalDate(fields.Date):
+    """An ISO 8601 calendar date no later than the server's now plus 24 hours (time zones)."""
+
+    default_error_messages = {
+        "invalid": f"Not a valid date: {DATE_HINT}.",
+        "format": f"Not a valid date: {DATE_HINT}.",
+        "future": "Must not be in the future: {input} is after {latest} (today plus one day).",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="iso", **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.date:
+        day = super()._deserialize(value, attr, data, **kwargs)
+        latest = latest_allowed_moment().date()
+        if day > latest:
+            raise self.make_error("future", input=value, latest=latest.isoformat())
+        return day
 
 
 class JsonNumber(fields.Float):
@@ -233,19 +272,15 @@ def boolean(
 
 def date(
     description: str, *, required: bool = False, required_when: When | None = None
-) -> fields.Date:
-    """A calendar date, ISO 8601 (``2026-01-05``)."""
-    return fields.Date(
-        format="iso", error_messages={"invalid": f"Not a valid date: {DATE_HINT}.",
-                                      "format": f"Not a valid date: {DATE_HINT}."},
-        **_kwargs(description, required=required, required_when=required_when)
-    )
+) -> ClinicalDate:
+    """A calendar date, ISO 8601 (``2026-01-05``), not after today plus one day."""
+    return ClinicalDate(**_kwargs(description, required=required, required_when=required_when))
 
 
 def datetime(
     description: str, *, required: bool = False, required_when: When | None = None
 ) -> UtcDateTime:
-    """A date-time with an offset, stored in UTC."""
+    """A date-time with an offset, stored as entered, not later than now plus 24 hours."""
     return UtcDateTime(**_kwargs(description, required=required, required_when=required_when))
 
 

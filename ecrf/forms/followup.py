@@ -143,6 +143,11 @@ class VitalSignsSchema(FormSchema):
     visit = f.visit_code()
     measured_at = f.datetime("time of measurement", required=True)
     temperature_c = f.measure("°C", 30, 45, description="body temperature")
+    hours_above_40 = f.measure(
+        "h", 0, None,
+        description="hours the temperature has been above 40.0 °C, from the site's own record "
+                    "(fever grade 4 when more than 24)",
+    )
     systolic_bp = f.measure("mmHg", 0, 300, description="systolic blood pressure")
     diastolic_bp = f.measure("mmHg", 0, 200, description="diastolic blood pressure")
     heart_rate = f.measure("/min", 0, 300, description="heart rate")

@@ -167,14 +167,17 @@ def load_form(name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a submission and return its canonical JSON-ready values, as they are stored.
 
     Raises marshmallow's ValidationError with messages keyed by field. Dates come back as ISO
-    strings, date-times in UTC; optional fields left out stay out.
+    strings, date-times as entered, offset included (their stored shape); optional fields left
+    out stay out.
     """
     schema = get_form(name).schema
     return schema.dump(schema.load(payload))
 
 
 def parse_values(name: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Turn stored JSON-ready values back into Python types (date, aware UTC datetime).
+    """Turn stored JSON-ready values back into Python types (date, aware datetime).
+
+    A date-time keeps the offset it was entered with (the same instant as its UTC reading).
 
     A conversion only, no validation: stored values were valid when they were recorded. Keys
     the schema does not know are kept as they are.
@@ -193,7 +196,7 @@ def _parse(field: fields.Field, value: Any) -> Any:
     if value is None:
         return None
     if isinstance(field, fields.DateTime):
-        return _to_utc(value)
+        return _to_aware(value)
     if isinstance(field, fields.Date):
         return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
     if isinstance(field, fields.List):
@@ -203,8 +206,8 @@ def _parse(field: fields.Field, value: Any) -> Any:
     return value
 
 
-def _to_utc(value: str | dt.datetime) -> dt.datetime:
+def _to_aware(value: str | dt.datetime) -> dt.datetime:
     moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
-    if moment.tzinfo is None:  # stored values are UTC
+    if moment.tzinfo is None:  # never stored so; read as UTC rather than fail
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    return moment

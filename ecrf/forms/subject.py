@@ -24,6 +24,7 @@ MEDICATION_CATEGORIES = (
     "immunoglobulin",
     "other",
 )
+INDICATIONS = ("itp", "other")  # what a medication is given for: only ITP courses count
 CRITERIA = tuple(f"IN{n:02d}" for n in range(1, 9)) + tuple(f"EX{n:02d}" for n in range(1, 20))
 
 
@@ -175,7 +176,16 @@ class ConcomitantMedicationSchema(FormSchema):
     frequency = f.string("frequency (e.g. once daily)")
     start_date = f.date("start date", required=True)
     end_date = f.date("end date; null while ongoing")
-    indication = f.string("indication")
+    indication = f.enum(
+        INDICATIONS,
+        "what the drug is given for: itp, or other (e.g. a stress dose for surgery, adrenal "
+        "replacement); only ITP courses count toward corticosteroid dependence",
+        required_when=when_equals("category", "corticosteroid"),
+    )
+    indication_other = f.string(
+        "the indication, in words, when it is not ITP",
+        required_when=when_equals("indication", "other"),
+    )
 
     @validates_schema(skip_on_field_errors=False)
     def end_not_before_start(self, data: Mapping[str, Any], **kwargs: Any) -> None:

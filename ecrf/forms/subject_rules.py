@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .fields import UTC, completed_years
+from projections.dates import as_date
+
+from .fields import completed_years
 
 PREGNANCY_TEST_AGES = (12, 55)  # a female subject in this age range needs a real test
 ICE_MIN_AGE = 12  # ICE from 12 years, CAPD below (ASTCT consensus)
@@ -41,14 +43,6 @@ class SubjectFacts:
         """Age in completed years on a day, or None when the birth date or the day is unknown."""
         birth = as_date(self.birth_date)
         return None if birth is None or day is None else completed_years(birth, day)
-
-
-def as_date(value: Any) -> dt.date | None:
-    """Read a date from a date, a datetime (its UTC date) or an ISO string of either."""
-    if value is None or (isinstance(value, dt.date) and not isinstance(value, dt.datetime)):
-        return value
-    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
-    return moment.astimezone(UTC).date() if moment.tzinfo is not None else moment.date()
 
 
 Problems = Iterator[tuple[str, str]]

@@ -5,7 +5,7 @@ Grades 0 to 4 only: grade 5 (death due to CRS) cannot be seen in vital signs; it
 """
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 FEVER_C = 38.0
@@ -32,10 +32,10 @@ def crs_grade(vitals: Mapping[str, Any]) -> int:
 
 
 def daily_crs_grades(vitals_series: Iterable[Mapping[str, Any]]) -> dict[date, int]:
-    """Keep the worst CRS grade of each UTC calendar day, the unit CRS is tabulated by."""
+    """Keep the worst CRS grade of each clinical day (its date in the entered offset)."""
     days: dict[date, int] = {}
     for vitals in vitals_series:
-        day = _utc_day(vitals["measured_at"])
+        day = _clinical_day(vitals["measured_at"])
         days[day] = max(days.get(day, 0), crs_grade(vitals))
     return days
 
@@ -71,7 +71,8 @@ def _hypoxia_grade(vitals: Mapping[str, Any]) -> int:
     return _OXYGEN_GRADE[oxygen]
 
 
-def _utc_day(moment: datetime) -> date:
+def _clinical_day(moment: datetime) -> date:
+    """The date in the offset the time was entered with (projections.dates.as_date)."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"measured_at must be timezone-aware, got {moment!r}")
-    return moment.astimezone(UTC).date()
+    return moment.date()

@@ -6,8 +6,9 @@ that a value of exactly 3 x ULN is 3 x ULN, whatever binary floats make of it.
 """
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
 
@@ -123,6 +124,35 @@ def grade_fever(
     if temperature_c > fever.g2_above:
         return 2
     return 1 if temperature_c >= fever.g1_from else 0
+
+
+def fever_run_hours(
+    series: Iterable[tuple[datetime, float]], *, version: str = "5.0"
+) -> dict[int, float]:
+    """For each measurement (by index), the hours of the unbroken run above 40.0 C it belongs to.
+
+    A run is a sequence of consecutive measurements (in time order) all above the G3 threshold;
+    its length is from its first to its last measurement. A measurement at or below 40.0 breaks
+    it. Measurements not above 40.0 are absent from the result.
+    """
+    fever = ctcae_version(version).fever
+    ordered = sorted(enumerate(series), key=lambda pair: pair[1][0])
+    hours: dict[int, float] = {}
+    run: list[tuple[int, datetime]] = []
+
+    def close() -> None:
+        if run:
+            span = (run[-1][1] - run[0][1]).total_seconds() / 3600
+            hours.update({index: span for index, _ in run})
+
+    for index, (moment, temperature) in ordered:
+        if temperature > fever.g3_above:
+            run.append((index, moment))
+        else:
+            close()
+            run = []
+    close()
+    return hours
 
 
 def _check_value(name: str, value: float) -> None:

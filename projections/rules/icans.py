@@ -1,12 +1,13 @@
 """ASTCT consensus grade of ICANS (Lee et al. 2019, Tables 5-8) from one neuro assessment.
 
 ICE score for subjects aged 12 and over, CAPD under 12; the most severe domain sets the grade.
-Intracranial hemorrhage is not ICANS (it is graded by CTCAE) and tremor or myoclonus do not change
-the grade, so neither field is read here.
+An intracranial hemorrhage, with or without associated edema, is not ICANS (it is graded by CTCAE):
+when ``intracranial_hemorrhage`` is true the raised-ICP domain does not count, since the edema is
+the bleed's. Tremor or myoclonus do not change the grade and are not read.
 """
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 ICE_MIN_AGE = 12  # ICE from this age, CAPD below it
@@ -43,15 +44,25 @@ def icans_grade(assessment: Mapping[str, Any], age_years: int) -> int:
         consciousness[0 if adult else 1],
         _lookup(_SEIZURE_GRADE, assessment, "seizure", "none"),
         _lookup(_MOTOR_GRADE, assessment, "motor_weakness", "none"),
-        _lookup(_RAISED_ICP_GRADE, assessment, "raised_icp", "none"),
+        _raised_icp_grade(assessment),
     )
 
 
+def raised_icp_excluded(assessment: Mapping[str, Any]) -> bool:
+    """Tell whether the raised-ICP domain is set aside: the assessment records an ICH."""
+    return assessment.get("intracranial_hemorrhage") is True
+
+
+def _raised_icp_grade(assessment: Mapping[str, Any]) -> int:
+    grade = _lookup(_RAISED_ICP_GRADE, assessment, "raised_icp", "none")  # validated either way
+    return 0 if raised_icp_excluded(assessment) else grade
+
+
 def daily_icans_grades(series: Iterable[Mapping[str, Any]], age_years: int) -> dict[date, int]:
-    """Keep the worst ICANS grade of each UTC calendar day, the unit ICANS is tabulated by."""
+    """Keep the worst ICANS grade of each clinical day (its date in the entered offset)."""
     days: dict[date, int] = {}
     for assessment in series:
-        day = _utc_day(assessment["assessed_at"])
+        day = _clinical_day(assessment["assessed_at"])
         days[day] = max(days.get(day, 0), icans_grade(assessment, age_years))
     return days
 
@@ -90,7 +101,8 @@ def _lookup(table: Mapping[str, Any], assessment: Mapping[str, Any], key: str, a
     return table[value]
 
 
-def _utc_day(moment: datetime) -> date:
+def _clinical_day(moment: datetime) -> date:
+    """The date in the offset the time was entered with (projections.dates.as_date)."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"assessed_at must be timezone-aware, got {moment!r}")
-    return moment.astimezone(UTC).date()
+    return moment.date()

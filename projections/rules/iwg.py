@@ -133,6 +133,7 @@ class EfficacyResult:
     time_to_response_days: int | None
     time_to_cr_days: int | None
     duration_of_response_days: int | None
+    duration_censored: bool | None  # True while the first response is ongoing (censored)
     loss_of_response: bool
     loss_of_cr: bool
     loss_date: date | None
@@ -150,6 +151,7 @@ class EfficacyResult:
             "time_to_response_days": self.time_to_response_days,
             "time_to_cr_days": self.time_to_cr_days,
             "duration_of_response_days": self.duration_of_response_days,
+            "duration_censored": self.duration_censored,
             "loss_of_response": self.loss_of_response,
             "loss_of_cr": self.loss_of_cr,
             "loss_date": _iso(self.loss_date),
@@ -403,6 +405,7 @@ def assess_response(
         time_to_response_days=study_day(first_r.start if first_r else None),
         time_to_cr_days=study_day(cr_periods[0].start if cr_periods else None),
         duration_of_response_days=duration,
+        duration_censored=None if first_r is None else first_r.end is None,
         loss_of_response=lost_r is not None,
         loss_of_cr=lost_cr is not None,
         loss_date=lost_r,

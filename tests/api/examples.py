@@ -75,7 +75,7 @@ VALID: dict[str, dict[str, Any]] = {
         "frequency": "once daily",
         "start_date": "2025-11-01",
         "end_date": None,
-        "indication": "ITP",
+        "indication": "itp",
     },
     "ie_checklist": {
         "visit": "SCR",

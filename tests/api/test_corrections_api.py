@@ -108,12 +108,22 @@ def test_corrections_apply_in_order_and_each_is_a_version(staff, subject, count_
         {"platelets": 45}, {"platelets": 47, "hemoglobin": 110}]
 
 
-def test_correction_stores_only_what_changed_and_dates_in_utc(staff, subject, count_entry,
-                                                              store):
+def test_correction_stores_only_what_changed_and_dates_as_entered(staff, subject, count_entry,
+                                                                  store):
     reply = correct(staff, subject, count_entry, {"platelets": 42,
                                                   "collected_at": "2026-02-10T10:30:00+08:00"})
     assert event_of(store, reply).data["changes"] == {
-        "collected_at": "2026-02-10T02:30:00+00:00"}
+        "collected_at": "2026-02-10T10:30:00+08:00"}
+
+
+def test_the_same_moment_in_another_offset_is_a_correction_of_the_value_entered(
+        staff, subject, count_entry, store):
+    # The site gave +08:00; writing the same instant in UTC changes the entered value (and may
+    # change its clinical date), so it is recorded as a correction, not refused (#11 item 3).
+    reply = correct(staff, subject, count_entry, {"collected_at": "2026-02-10T01:30:00Z"})
+    assert reply.status_code == 201, reply.json
+    assert event_of(store, reply).data["changes"] == {
+        "collected_at": "2026-02-10T01:30:00+00:00"}
 
 
 def test_an_optional_value_can_be_cleared_by_a_correction(staff, subject, count_entry):
@@ -175,7 +185,7 @@ def test_a_correction_without_a_reason_is_refused(staff, subject, count_entry, s
 @pytest.mark.parametrize("changes", [
     {"platelets": 42},
     {"platelets": 42.0},
-    {"collected_at": "2026-02-10T01:30:00Z"},  # the same moment, written in UTC
+    {"collected_at": "2026-02-10T09:30:00+08:00"},  # the same moment, as first entered
     {"platelets": 42, "transfused_within_72h": False, "visit": "D7"},
 ], ids=["same_number", "same_number_as_float", "same_moment", "several_same"])
 def test_a_correction_that_changes_nothing_is_refused(staff, subject, count_entry, store,

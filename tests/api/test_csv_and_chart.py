@@ -109,7 +109,7 @@ def test_form_rows_hold_current_values(as_user, world):
     assert history["primary_itp"] == "true" and history["splenectomy"] == "false"
     assert json.loads(history["prior_therapies"]) == ITP_HISTORY["prior_therapies"]
     [infusion] = files["car_t_infusion.csv"]
-    assert infusion["infused_at"] == "2026-02-06T10:00:00+00:00"  # UTC ISO
+    assert infusion["infused_at"] == "2026-02-06T10:00:00+00:00"  # as entered
     [rescue] = files["rescue_therapy.csv"]
     assert (rescue["visit"], rescue["start_date"]) == ("", "2026-03-16")  # no visit; ISO date
     assert {r["subject_id"] for r in files["screening_labs.csv"]} == {"ITP-001", "ITP-101"}
@@ -236,7 +236,8 @@ def test_platelet_chart_of_a_responder(as_user, world, store):
     assert reply.status_code == 200
     assert reply.mimetype == "image/svg+xml"
     text = svg_text(reply.data)
-    for label in ("100 x10^9/L (CR)", "30 x10^9/L (R)", "baseline 12", "infusion (day 0)",
+    for label in ("100 \u00d710\u2079/L (CR)", "30 \u00d710\u2079/L (R)", "baseline 12",
+                  "infusion (day 0)",
                   "rescue therapy", "WHO 2", "confirmed CR period", "confirmed R period",
                   "count (not evaluable)", "best response CR"):
         assert label in text, label
@@ -305,7 +306,8 @@ def test_chart_unit_responder_is_deterministic_and_marks_what_it_should():
     svg = platelet_chart_svg(book)
     assert svg == platelet_chart_svg(book)  # no date, fixed hash salt
     text = svg_text(svg)
-    for label in ("100 x10^9/L (CR)", "30 x10^9/L (R)", "baseline 10", "infusion (day 0)",
+    for label in ("100 \u00d710\u2079/L (CR)", "30 \u00d710\u2079/L (R)", "baseline 10",
+                  "infusion (day 0)",
                   "WHO 1", "rescue window (28 d, not evaluable)", "confirmed CR period",
                   "count (evaluable)", "subject ITP-900 (site SITE-09)",
                   "Study day (day 0 = infusion, 2026-02-06)"):
@@ -325,3 +327,59 @@ def test_chart_unit_subject_without_counts():
     book = fold_casebook([REGISTERED])
     assert book is not None
     assert "no platelet counts recorded" in svg_text(platelet_chart_svg(book))
+
+
+# -- issue #14 item 6 and #15 item 5 ---------------------------------------------------------
+
+
+def _responder_events(*extra: RecordedEvent) -> list[RecordedEvent]:
+    return [REGISTERED, SCREENED,
+            entry(3, "car_t_infusion", visit="D0", infused_at="2026-02-06T10:00:00+00:00",
+                  product_lot="L", dose_cells_per_kg=1e6, weight_kg=70),
+            *(entry(4 + i, "platelet_count", visit="UNSCHEDULED",
+                    collected_at=f"2026-02-{6 + day:02d}T08:00:00+00:00", platelets=value)
+              for i, (day, value) in enumerate([(7, 120), (14, 130), (21, 140)])),
+            *extra]
+
+
+def test_chart_title_gives_the_date_of_the_data_not_a_position():
+    late = RecordedEvent(9, "ITP-900", 9, FORMS["platelet_count"].event_type, 1,
+                         {"entry_id": "E9", "form": "platelet_count",
+                          "values": {"visit": "UNSCHEDULED", "platelets": 150,
+                                     "collected_at": "2026-03-01T08:00:00+00:00"}},
+                         {"actor": "unit", "role": "site_staff"},
+                         datetime(2026, 3, 2, 23, 30, tzinfo=UTC), "h9")
+    text = svg_text(platelet_chart_svg(fold_casebook(_responder_events(late))))
+    assert "best response CR (data as of 2026-03-02)" in text
+    assert "position" not in text
+    registered_only = svg_text(platelet_chart_svg(fold_casebook([REGISTERED])))
+    assert "not infused yet (data as of 2026-03-01)" in registered_only
+
+
+def test_chart_says_when_there_are_no_bleeding_assessments():
+    assert "no bleeding assessments" in svg_text(platelet_chart_svg(
+        fold_casebook(_responder_events())))
+    with_bleeding = _responder_events(entry(9, "bleeding_assessment", visit="UNSCHEDULED",
+                                            assessed_on="2026-02-09", who_grade=1))
+    assert "no bleeding assessments" not in svg_text(platelet_chart_svg(
+        fold_casebook(with_bleeding)))
+
+
+def test_chart_units_are_typeset_with_a_superscript():
+    text = svg_text(platelet_chart_svg(fold_casebook(_responder_events())))
+    assert "Platelets (\u00d710\u2079/L)" in text
+    assert "10^9" not in text
+
+
+def test_chart_legend_says_an_ongoing_response_duration_is_censored():
+    text = svg_text(platelet_chart_svg(fold_casebook(_responder_events())))
+    assert "duration of response 14 d, censored: ongoing at the last evaluable count" in text
+
+
+def test_chart_legend_gives_the_loss_date_of_a_lost_response():
+    lost = [entry(9 + i, "platelet_count", visit="UNSCHEDULED",
+                  collected_at=f"2026-03-{day:02d}T08:00:00+00:00", platelets=5)
+            for i, day in enumerate((1, 3))]
+    text = svg_text(platelet_chart_svg(fold_casebook(_responder_events(*lost))))
+    assert "duration of response 16 d, to the loss of response on 2026-03-01" in text
+    assert "censored" not in text

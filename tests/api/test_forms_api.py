@@ -121,8 +121,8 @@ def test_valid_example_is_stored_as_its_event_type_and_shown_in_the_casebook(
     schema = FORMS[form].schema
     for name, value in payload.items():
         if isinstance(schema.fields[name], fields.DateTime):
-            expected = dt.datetime.fromisoformat(value).astimezone(dt.UTC).isoformat()
-            assert entry["values"][name] == expected
+            # kept as entered, offset included (issue #11 item 3); "Z" is spelt "+00:00"
+            assert entry["values"][name] == value.replace("Z", "+00:00")
         else:
             assert entry["values"].get(name) == value, name
 
@@ -312,6 +312,10 @@ CROSS_FIELD = [
          valid("concomitant_medication", end_date="2025-10-31"), "end_date"),
     Case("concomitant_medication", "dose_without_unit",
          without("concomitant_medication", "dose_unit"), "dose_unit"),
+    Case("concomitant_medication", "corticosteroid_without_indication",
+         without("concomitant_medication", "indication"), "indication"),
+    Case("concomitant_medication", "other_without_words",
+         valid("concomitant_medication", indication="other"), "indication_other"),
     # ie_checklist: criterion codes and answers
     Case("ie_checklist", "unknown_criterion",
          valid("ie_checklist", answers={"IN99": "yes"}), "answers.IN99"),

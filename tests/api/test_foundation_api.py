@@ -68,14 +68,14 @@ def test_second_registration_of_a_subject_is_409(staff, subject, store):
     assert store.count() == before
 
 
-def test_platelet_count_is_recorded_with_utc_time(staff, subject, store):
+def test_platelet_count_is_recorded_with_the_time_as_entered(staff, subject, store):
     reply = staff.post(f"/subjects/{subject}/forms/platelet_count", platelet_count())
     assert reply.status_code == 201
     assert reply.json["stream_version"] == 2
     assert reply.json["entry_id"]
     event = store.read_stream(subject)[-1]
     assert event.type == "PlateletCountRecorded"
-    assert event.data["values"]["collected_at"] == "2026-02-10T01:30:00+00:00"
+    assert event.data["values"]["collected_at"] == "2026-02-10T09:30:00+08:00"
     assert event.data["entry_id"] == reply.json["entry_id"]
     assert event.position == reply.json["position"]
 

@@ -55,10 +55,14 @@ def test_pregnancy_rule_skipped_when_birth_date_unknown() -> None:
     assert check_against_subject("screening_labs", labs(), SubjectFacts(sex="F")) == {}
 
 
-def test_pregnancy_age_is_taken_on_the_utc_date_of_collection() -> None:
-    # 2026-01-06T07:00+08:00 is still 2026-01-05 in UTC: the day before the 12th birthday.
+def test_pregnancy_age_is_taken_on_the_clinical_date_of_collection() -> None:
+    # 2026-01-06T07:00+08:00 is 2026-01-05 in UTC, but the site's date is the 6th: the 12th
+    # birthday, so the subject is 12 and needs a real test (issue #11 item 3).
     values = labs(collected_at="2026-01-06T07:00:00+08:00")
-    assert check_against_subject("screening_labs", values, female_born("2014-01-06")) == {}
+    errors = check_against_subject("screening_labs", values, female_born("2014-01-06"))
+    assert "aged 12 at collection" in errors["pregnancy_test"][0]
+    earlier = labs(collected_at="2026-01-05T23:00:00+00:00")  # same calendar day as UTC: 11
+    assert check_against_subject("screening_labs", earlier, female_born("2014-01-06")) == {}
 
 
 def test_pregnancy_rule_reads_parsed_values_too() -> None:

@@ -156,7 +156,7 @@ def _at(text: str, **vitals: Any) -> dict[str, Any]:
     return {"measured_at": datetime.fromisoformat(text), **vitals}
 
 
-def test_daily_grade_is_the_worst_of_the_utc_calendar_day() -> None:
+def test_daily_grade_is_the_worst_of_the_calendar_day() -> None:
     series = [
         _at("2025-03-01T08:00:00+00:00", temperature_c=38.2),
         _at("2025-03-01T14:00:00+00:00", temperature_c=38.9, hypotension=True),
@@ -166,14 +166,15 @@ def test_daily_grade_is_the_worst_of_the_utc_calendar_day() -> None:
     assert daily_crs_grades(series) == {date(2025, 3, 1): 2, date(2025, 3, 2): 0}
 
 
-def test_daily_grade_uses_the_utc_date_not_the_local_date() -> None:
+def test_daily_grade_uses_the_date_in_the_entered_offset_not_the_utc_date() -> None:
+    # issue #11 item 3: the clinical date of a date-time is its date in the offset entered
     late_local = datetime(2025, 3, 1, 23, 30, tzinfo=timezone(timedelta(hours=-2)))
     early_local = datetime(2025, 3, 2, 0, 30, tzinfo=timezone(timedelta(hours=2)))
     series = [
         {"measured_at": late_local, "temperature_c": 39.0},
         {"measured_at": early_local, "temperature_c": 38.1, "vasopressors": 1},
     ]
-    assert daily_crs_grades(series) == {date(2025, 3, 2): 1, date(2025, 3, 1): 3}
+    assert daily_crs_grades(series) == {date(2025, 3, 1): 1, date(2025, 3, 2): 3}
 
 
 def test_daily_grades_of_no_measurements_are_empty() -> None:

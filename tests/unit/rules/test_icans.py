@@ -171,7 +171,7 @@ def _at(text: str, **fields: Any) -> dict[str, Any]:
     return {"assessed_at": datetime.fromisoformat(text), **fields}
 
 
-def test_daily_icans_grade_is_the_worst_of_the_utc_calendar_day() -> None:
+def test_daily_icans_grade_is_the_worst_of_the_calendar_day() -> None:
     series = [
         _at("2025-03-05T06:00:00+00:00", ice_score=10),
         _at("2025-03-05T12:00:00+00:00", ice_score=5),
@@ -181,10 +181,10 @@ def test_daily_icans_grade_is_the_worst_of_the_utc_calendar_day() -> None:
     assert daily_icans_grades(series, ADULT) == {date(2025, 3, 5): 2, date(2025, 3, 6): 0}
 
 
-def test_daily_icans_grade_uses_the_utc_date_and_the_age_instrument() -> None:
+def test_daily_icans_grade_uses_the_entered_date_and_the_age_instrument() -> None:
     evening = datetime(2025, 3, 5, 22, 0, tzinfo=timezone(timedelta(hours=-5)))  # 03:00 UTC 6th
     series = [{"assessed_at": evening, "capd_score": 10, "ice_score": 10}]
-    assert daily_icans_grades(series, CHILD) == {date(2025, 3, 6): 3}
+    assert daily_icans_grades(series, CHILD) == {date(2025, 3, 5): 3}
 
 
 def test_daily_icans_grades_refuse_a_naive_assessed_at() -> None:
