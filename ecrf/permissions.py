@@ -40,6 +40,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "security.read": frozenset({"data_manager", "auditor"}),
     "export.odm": frozenset({"data_manager", "auditor"}),
     "export.csv": frozenset({"data_manager", "auditor"}),
+    "export.sdtm": frozenset({"data_manager", "auditor"}),
 }
 ROLES = ("site_staff", "investigator", "monitor", "data_manager", "auditor")
 

@@ -1,0 +1,56 @@
+"""``ecrf export ...``: write the SDTM package or the PDF casebooks into a folder.
+
+The command runs with the rights of a trial-wide data manager (it reads the database
+directly, as ``export-events`` does) and records each export as an ``ExportGenerated`` event on
+the ``audit-log`` stream, actor ``cli:<login>``, like the API does.
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ecrf.accounts.model import ALL_SITES, User
+from ecrf.app import create_app
+from events import NewEvent, event_metadata
+
+AUDIT_LOG = "audit-log"
+
+
+def cli_user() -> User:
+    return User(f"cli:{getpass.getuser()}", "data_manager", (ALL_SITES,),
+                "command line export")
+
+
+def record(store: Any, kind: str, subject_ids: Any, position: int, folder: Path) -> None:
+    with event_metadata(actor=cli_user().username, role="system", client="ecrf-cli"):
+        store.append(AUDIT_LOG, [NewEvent("ExportGenerated", {
+            "kind": kind, "filters": {"folder": str(folder)}, "subject_ids": list(subject_ids),
+            "up_to_position": position})], expected_version=None)
+
+
+@click.group("export")
+def export() -> None:
+    """Write submission files (SDTM, PDF casebooks) into a folder."""
+
+
+@export.command("sdtm")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def export_sdtm(folder: Path) -> None:
+    """Write every SDTM dataset (XPT v5 and Dataset-JSON 1.1) and define.xml into FOLDER."""
+    from ecrf.exports.sdtm.build import build_sdtm
+    from ecrf.exports.sdtm.package import write_package
+
+    services = create_app().extensions["ecrf"]
+    store = services.store
+    subjects = len(store.stream_ids("SubjectRegistered"))
+    with click.progressbar(length=subjects, label="building datasets") as bar:
+        package = build_sdtm(store, user=cli_user(), config=services.trial, progress=bar.update)
+    with click.progressbar(length=2 * len(package.datasets) + 1, label="writing files") as bar:
+        written = write_package(package, folder, progress=bar.update)
+    record(store, "sdtm", package.subject_ids, package.position, folder)
+    click.echo(f"wrote {len(written)} files for {len(package.subject_ids)} subjects to "
+               f"{folder} (log position {package.position})")
