@@ -54,3 +54,28 @@ def export_sdtm(folder: Path) -> None:
     record(store, "sdtm", package.subject_ids, package.position, folder)
     click.echo(f"wrote {len(written)} files for {len(package.subject_ids)} subjects to "
                f"{folder} (log position {package.position})")
+
+
+@export.command("casebooks")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def export_casebooks(folder: Path) -> None:
+    """Write one PDF casebook per subject into FOLDER (casebook-<subject>.pdf)."""
+    from ecrf.exports.casebook_pdf import build_casebook_pdf, head_checkpoint
+    from ecrf.exports.sdtm.build import casebooks
+
+    store = create_app().extensions["ecrf"].store
+    head = store.head()
+    position = head.position if head else 0
+    checkpoint = head_checkpoint(store)
+    folder.mkdir(parents=True, exist_ok=True)
+    subjects = []
+    with click.progressbar(length=len(store.stream_ids("SubjectRegistered")),
+                           label="printing casebooks") as bar:
+        for book in casebooks(store, cli_user(), position):
+            events = store.read_stream(book.subject_id, up_to_position=book.position)
+            (folder / f"casebook-{book.subject_id}.pdf").write_bytes(
+                build_casebook_pdf(book, events, checkpoint))
+            subjects.append(book.subject_id)
+            bar.update(1)
+    record(store, "casebook_pdf", subjects, position, folder)
+    click.echo(f"wrote {len(subjects)} casebooks to {folder} (log position {position})")

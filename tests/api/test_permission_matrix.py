@@ -51,6 +51,7 @@ ENDPOINTS = [
     ("GET", "/export/odm", None, "export.odm"),
     ("GET", "/export/sdtm", None, "export.sdtm"),
     ("GET", f"/subjects/{S}/platelets.svg", None, "subject.read"),
+    ("GET", f"/subjects/{S}/casebook.pdf", None, "subject.read"),
 ]
 
 
