@@ -301,3 +301,38 @@ def test_the_cli_writes_the_package_into_a_folder(tmp_path, monkeypatch):
     assert data["USUBJID"] == ["CART-ITP-ITP-001"]
     recorded = store.read_stream("audit-log")[-1]
     assert recorded.data["kind"] == "sdtm" and recorded.metadata["actor"].startswith("cli:")
+
+
+def test_text_beyond_200_bytes_goes_to_supp_and_every_validator_still_accepts(
+        as_user, store, app, tmp_path, dataset_json_schema, define_schema):
+    term = ("Fièvre à 39,5 °C après perfusion, frissons ; " * 12).strip()  # ~560 UTF-8 bytes
+    subject = Subject(store, "ITP-001")
+    subject.adverse_event(term, 2)
+    files = _unzip(as_user("dm").get("/export/sdtm"))
+    row = next(r for r in _rows(files, "AE"))
+    assert len(row["AETERM"].encode("utf-8")) <= 200
+    trace = _trace(files, "AE", row)
+    parts = [row["AETERM"], *(trace[f"AETERM{n}"] for n in range(1, 4) if f"AETERM{n}" in trace)]
+    assert "".join(parts) == term and len(parts) >= 3
+    assert all(len(p.encode("utf-8")) <= 200 for p in parts)
+    data, meta = _xpt(files["ae.xpt"], tmp_path, "ae.xpt")
+    assert data["AETERM"] == [row["AETERM"]]
+    supp, _meta = _xpt(files["suppae.xpt"], tmp_path, "suppae.xpt")
+    assert "".join([data["AETERM"][0], *(value for qnam, value in zip(
+        supp["QNAM"], supp["QVAL"], strict=True) if qnam.startswith("AETERM"))]) == term
+    assert meta.variable_storage_width["AETERM"] <= 200
+    for name in ("ae.json", "suppae.json"):
+        assert not list(dataset_json_schema.iter_errors(json.loads(files[name])))
+    define_schema.validate(files["define.xml"])
+    assert b"WC.SUPPAE.QNAM.AETERM1" in files["define.xml"]
+
+
+def test_an_empty_trial_still_exports_valid_files(as_user, app, dataset_json_schema,
+                                                  define_schema, tmp_path):
+    files = _unzip(as_user("auditor").get("/export/sdtm"))
+    define_schema.validate(files["define.xml"])
+    for name in (n for n in files if n.endswith(".json")):
+        assert not list(dataset_json_schema.iter_errors(json.loads(files[name]))), name
+    _data, meta = _xpt(files["dm.xpt"], tmp_path, "dm.xpt")
+    assert meta.column_names[:3] == ["STUDYID", "DOMAIN", "USUBJID"]
+    assert len(_rows(files, "TS")) > 0 and _rows(files, "DM") == []

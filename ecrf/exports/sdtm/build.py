@@ -24,6 +24,7 @@ from events import EventStore
 from projections.casebook import REGISTRATION, Casebook, fold_casebook
 from projections.trial_config import DEFAULT_TRIAL, TrialConfig
 
+MAX_CHAR = 200  # bytes of a character value in SAS transport v5 and SDTM
 BUILDERS: dict[str, Callable[[SubjectContext], list[Record]]] = {
     "DM": special.dm, "DS": special.ds, "IE": special.ie, "MH": special.mh,
     "CM": domains_interventions.cm, "PR": domains_interventions.pr,
@@ -108,8 +109,16 @@ def _number(domain: Domain, records: list[Record]
             counters[usubjid] = counters.get(usubjid, 0) + 1
             row[seq_name] = float(counters[usubjid])
             idvar, idval = seq_name, str(counters[usubjid])
-        rows.append(row)
         qualifiers = dict(record.supp)
+        for variable in domain.variables:  # SDTMIG 4.5.3.2: text beyond 200 goes to SUPP--
+            value = row[variable.name]
+            if not variable.numeric and value is not None and _utf8(str(value)) > MAX_CHAR:
+                first, *rest = split_text(str(value))
+                row[variable.name] = first
+                for n, part in enumerate(rest, 1):
+                    qualifiers[f"{variable.name[:7]}{n}"] = (
+                        f"{variable.label[:36]} {n}", part)
+        rows.append(row)
         if record.entry_id is not None:
             qualifiers["ENTRYID"] = (TRACE_QUALIFIERS["ENTRYID"], record.entry_id)
             qualifiers["LOGPOS"] = (TRACE_QUALIFIERS["LOGPOS"], record.position)
@@ -120,6 +129,24 @@ def _number(domain: Domain, records: list[Record]
                          "QORIG": "DERIVED" if qnam in TRACE_QUALIFIERS or qnam in (
                              "ASTCTGR", "BSA") else "CRF"})
     return rows, supp
+
+
+def _utf8(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def split_text(text: str, limit: int = MAX_CHAR) -> list[str]:
+    """Cut a text into parts of at most ``limit`` UTF-8 bytes, before a space where one is near
+    (a part never ends in a space: SAS drops trailing blanks; joined, the parts are the text)."""
+    parts: list[str] = []
+    while _utf8(text) > limit:
+        cut = len(text.encode("utf-8")[:limit].decode("utf-8", "ignore"))
+        space = text.rfind(" ", 0, cut)
+        if space > cut // 2:
+            cut = space
+        parts.append(text[:cut])
+        text = text[cut:]
+    return [*parts, text]
 
 
 def supp_domain(code: str) -> Domain:

@@ -110,7 +110,7 @@ def mh(ctx: SubjectContext) -> list[Record]:
         for name in booleans:
             if entry.values.get(name) is True:
                 records.append(Record({
-                    **ctx.base("MH"), "MHTERM": (descriptions[name] or name)[:200],
+                    **ctx.base("MH"), "MHTERM": descriptions[name] or name,
                     "MHCAT": "GENERAL MEDICAL HISTORY", "MHSTDTC": None, "VISIT": visit,
                     "VISITNUM": visitnum}, **trace(entry)))
     return records

@@ -31,10 +31,11 @@ def is_integer(variable: Variable) -> bool:
 
 
 def char_length(dataset: Dataset, variable: Variable) -> int:
-    """The declared length of a variable: 8 for Num; the longest value (>= 1) for Char."""
+    """The declared length of a variable: 8 for Num; for Char the longest value in UTF-8 bytes
+    (what SAS transport stores), at least 1."""
     if variable.numeric:
         return 8
-    return max([1, *(len(str(row[variable.name])) for row in dataset.rows
+    return max([1, *(len(str(row[variable.name]).encode("utf-8")) for row in dataset.rows
                      if row.get(variable.name) is not None)])
 
 
@@ -42,7 +43,7 @@ def _cell(variable: Variable, value: Any) -> Any:
     if variable.numeric:
         return None if value is None else float(value)
     text = "" if value is None else str(value)
-    if len(text) > MAX_CHAR:
+    if len(text.encode("utf-8")) > MAX_CHAR:  # build.py moves the rest to SUPP--
         raise ValueError(f"{variable.name}: a value longer than {MAX_CHAR} characters")
     return text
 
