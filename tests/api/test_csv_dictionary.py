@@ -46,7 +46,10 @@ def test_lists_are_rows_of_their_own_and_derived_values_are_included(as_user, wo
     assert len(bsa) == 3 and {r["value"] for r in bsa} == {"1.66"}  # 165 cm, 60 kg
     doses = {r["value"] for r in derived if r["name"] == "fludarabine_mg_m2"}
     assert doses == {"30.12"}  # 50 mg / 1.66 m2
-    assert "ie_checklist__answers.csv" in files and "adverse_event__seriousness.csv" in files
+    assert {"ie_checklist__answers.csv", "adverse_event__seriousness.csv",
+            "bleeding_assessment__sites.csv"} <= set(files)
+    sites = files["bleeding_assessment__sites.csv"]
+    assert all(r["entry_id"] == world["bleeding"] for r in sites)
 
 
 def test_a_site_user_gets_only_their_sites_list_rows(as_user, store, world):  # noqa: F811

@@ -13,6 +13,9 @@ from ecrf.forms.registry import FORMS
 from projections.efficacy import efficacy
 from projections.safety import lab_toxicities
 
+NOT_DONE, NOT_APPLICABLE = "not_done", "not_applicable"  # a status (LBSTAT) or no test at all
+NOT_RESULTS = (NOT_DONE, NOT_APPLICABLE)
+
 
 def lab_fields(form: str) -> list[dict[str, Any]]:
     """The lab tests of a form: its numeric fields with a unit that are not range limits, and
@@ -34,7 +37,7 @@ def lb(ctx: SubjectContext) -> list[Record]:
             visit, visitnum = ctx.visit(entry)
             for field in fields:
                 name, raw = field["name"], v.get(field["name"])
-                if raw is None or raw == "not_applicable":
+                if raw is None or raw == NOT_APPLICABLE:
                     continue
                 code, test, category = LAB_TESTS.get(name, (
                     sas_name(name), field["description"][:40] or name, "OTHER"))
@@ -42,7 +45,7 @@ def lb(ctx: SubjectContext) -> list[Record]:
                 low, high = v.get(f"{name}_lln"), v.get(f"{name}_uln")
                 result = (_number(raw) if numeric else
                           submission_value(form, name, raw) or str(raw).upper())
-                not_done = raw == "not_done"
+                not_done = raw == NOT_DONE
                 records.append(Record({
                     **ctx.base("LB"), "LBTESTCD": code, "LBTEST": test, "LBCAT": category,
                     "LBORRES": None if not_done else result,

@@ -14,7 +14,7 @@ def cm(ctx: SubjectContext) -> list[Record]:
         records.append(_cm(ctx, entry, v.get("drug"),
                            submission_value("concomitant_medication", "category",
                                             v.get("category")), None,
-                           v.get("indication_other") or v.get("indication"),
+                           _indication(v),
                            v.get("start_date"), v.get("end_date"), dose=v.get("dose"),
                            unit=v.get("dose_unit"), frequency=v.get("frequency")))
     for entry in ctx.book.current("rescue_therapy"):
@@ -31,6 +31,14 @@ def cm(ctx: SubjectContext) -> list[Record]:
                                      "CMBRESP": ("Best Response to Therapy",
                                                  therapy.get("best_response"))}))
     return records
+
+
+def _indication(values: dict) -> str | None:
+    """The indication as entered; a coded ``itp`` as its name (free text otherwise)."""
+    indication = values.get("indication")
+    if indication == "itp":
+        return "IMMUNE THROMBOCYTOPENIA"
+    return values.get("indication_other") or indication
 
 
 def _cm(ctx: SubjectContext, entry, treatment, category, subcategory, indication, start, end,

@@ -69,7 +69,8 @@ CODELISTS: dict[str, Codelist] = {c.name: c for c in (
         "other": "OTHER", "prior_itp_therapy": "PRIOR ITP THERAPY",
         "rescue_therapy": "RESCUE THERAPY"}),
     Codelist("RSRESP", "IWG response (Rodeghiero 2009)", None, {
-        "CR": "CR", "R": "R", "NR": "NR", "loss_of_response": "LOSS OF RESPONSE"}),
+        "CR": "CR", "R": "R", "NR": "NR", "loss_of_response": "LOSS OF RESPONSE",
+        "unknown": "UNKNOWN"}),
 )}
 
 # (form, field) -> the codelist of its values in SDTM. A field named here is submitted as
