@@ -110,6 +110,7 @@ def test_every_dataset_json_validates_against_the_dataset_json_1_1_schema(
         assert not errors, (name, errors[:3])
         assert document["datasetJSONVersion"].startswith("1.1")
         assert document["records"] == len(document["rows"])
+        assert document["dbLastModifiedDateTime"] <= document["datasetJSONCreationDateTime"]
 
 
 def test_define_xml_validates_and_describes_every_dataset_and_variable(

@@ -54,6 +54,7 @@ class SdtmPackage:
     position: int
     subject_ids: tuple[str, ...]
     created_at: datetime
+    last_modified: datetime | None = None  # when the event at ``position`` was recorded
 
 
 def casebooks(store: EventStore, user: User, position: int) -> Iterable[Casebook]:
@@ -89,8 +90,10 @@ def build_sdtm(store: EventStore, *, user: User, up_to_position: int | None = No
         datasets[code] = Dataset(domain, rows)
         if supp:
             datasets[f"SUPP{code}"] = Dataset(supp_domain(code), supp)
+    at_position = store.read_all(after=position - 1, limit=1) if position > 0 else []
     return SdtmPackage(datasets, position, tuple(subjects),
-                       (now or datetime.now(UTC)).astimezone(UTC))
+                       (now or datetime.now(UTC)).astimezone(UTC),
+                       at_position[0].recorded_at if at_position else None)
 
 
 def _number(domain: Domain, records: list[Record]

@@ -20,7 +20,8 @@ def package_files(package: SdtmPackage) -> dict[str, bytes]:
     for dataset in package.datasets.values():
         base = dataset.name.lower()
         files[f"{base}.xpt"] = xpt_bytes(dataset)
-        files[f"{base}.json"] = dataset_json(dataset, package.created_at, package.created_at)
+        files[f"{base}.json"] = dataset_json(dataset, package.created_at,
+                                                   package.last_modified)
     files["define.xml"] = build_define(package)
     return files
 
