@@ -41,6 +41,7 @@ class _CasebookPdf(FPDF):
         self.add_font(FONT, "", str(FONT_DIR / "DejaVuSans.ttf"))
         self.add_font(FONT, "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
         self.set_auto_page_break(auto=True, margin=18)
+        self._widths: dict[tuple[str, str, float, str], float] = {}
         self.alias_nb_pages()
 
     def header(self) -> None:
@@ -57,12 +58,51 @@ class _CasebookPdf(FPDF):
 
     def heading(self, text: str, size: int = 12) -> None:
         self.set_font(FONT, "B", size)
-        self.multi_cell(0, 6, text, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        width = self.w - self.r_margin - self.l_margin
+        for line in self._wrap(text, width):
+            self.cell(width, 6, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.set_font(FONT, "", 9)
 
     def line_text(self, text: str, indent: float = 0) -> None:
-        self.set_x(self.l_margin + indent)
-        self.multi_cell(0, 4.6, text, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        """Write a paragraph, wrapped at spaces (fpdf2's multi_cell measures the growing line
+        once per character, which makes a long casebook take seconds; words are measured once)."""
+        width = self.w - self.r_margin - self.l_margin - indent
+        for line in self._wrap(text, width):
+            self.set_x(self.l_margin + indent)
+            self.cell(width, 4.6, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+    def _width(self, word: str) -> float:
+        key = (self.font_family, self.font_style, self.font_size_pt, word)
+        found = self._widths.get(key)
+        if found is None:
+            found = self._widths[key] = self.get_string_width(word)
+        return found
+
+    def _wrap(self, text: str, width: float) -> list[str]:
+        lines: list[str] = []
+        space = self._width(" ")
+        for paragraph in text.split("\n"):
+            line, used = "", 0.0
+            for word in paragraph.split(" "):
+                size = self._width(word)
+                while size > width and word:  # a word longer than the line: cut it
+                    if line:
+                        lines.append(line)
+                        line, used = "", 0.0
+                    cut = len(word)
+                    while cut > 1 and self._width(word[:cut]) > width:
+                        cut = max(1, int(cut * width / self._width(word[:cut])) - 1)
+                    lines.append(word[:cut])
+                    word = word[cut:]
+                    size = self._width(word)
+                if line and used + space + size > width:
+                    lines.append(line)
+                    line, used = word, size
+                else:
+                    line, used = (f"{line} {word}" if line else word,
+                                  used + (space if line else 0) + size)
+            lines.append(line)
+        return lines
 
 
 def as_entered(value: Any) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 from projections.casebook import Casebook, Entry
@@ -61,7 +62,8 @@ class Record:
 
 @dataclass
 class SubjectContext:
-    """A casebook and what every domain needs of it: USUBJID, RFSTDTC and study days."""
+    """A casebook and what every domain needs of it: USUBJID, RFSTDTC and study days (computed
+    once per subject: the casebook does not change while its domains are built)."""
 
     book: Casebook
     config: TrialConfig
@@ -70,13 +72,13 @@ class SubjectContext:
     def usubjid(self) -> str:
         return f"{STUDYID}-{self.book.subject_id}"
 
-    @property
+    @cached_property
     def rfstdtc(self) -> str | None:
         """The CAR-T infusion date/time (the protocol's day 0), as entered."""
         infusion = self.book.infusion
         return infusion.values["infused_at"] if infusion else None
 
-    @property
+    @cached_property
     def day0(self) -> date | None:
         return as_date(self.rfstdtc) if self.rfstdtc else None
 
@@ -97,7 +99,7 @@ class SubjectContext:
             return "SCREENING"
         return "TREATMENT" if self.day0 is None or when <= self.day0 else "FOLLOW-UP"
 
-    @property
+    @cached_property
     def first_treatment(self) -> date | None:
         dates = [as_date(e.values["procedure_date"]) for e in self.book.current("leukapheresis")]
         dates += [as_date(e.values["administered_on"])
