@@ -6,8 +6,9 @@ UTC; the queries with each step; source data verification; signatures with print
 and time and meaning (21 CFR 11.50). The subject id and "page n of N" are on every page; the
 last page gives the log position, the head hash and the checkpoint passed in (a dict
 ``{"position", "hash", "recorded_at", "signed_at", "key_id", "signature"}``; the signature
-fields may be absent). The font is DejaVu Sans, shipped with matplotlib (a runtime dependency),
-so any character entered prints.
+fields may be absent). The font is DejaVu Sans, shipped with matplotlib (a runtime dependency):
+Latin, Greek, Cyrillic and many symbols print; a character it lacks (a CJK ideograph, a control
+character) prints as its code point, ``[U+767A]``.
 """
 
 from __future__ import annotations
@@ -78,7 +79,14 @@ class _CasebookPdf(FPDF):
             found = self._widths[key] = self.get_string_width(word)
         return found
 
+    def printable(self, text: str) -> str:
+        """The text with each character the font cannot draw (a CJK ideograph, a control
+        character) written as its code point, ``[U+767A]``, so that nothing entered is lost."""
+        cmap = self.current_font.cmap
+        return "".join(c if ord(c) in cmap or c in "\n " else f"[U+{ord(c):04X}]" for c in text)
+
     def _wrap(self, text: str, width: float) -> list[str]:
+        text = self.printable(text)
         lines: list[str] = []
         space = self._width(" ")
         for paragraph in text.split("\n"):

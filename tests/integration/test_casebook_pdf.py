@@ -151,3 +151,11 @@ def test_a_datetime_prints_as_entered_and_in_utc():
     assert as_entered("2026-10-03") == "2026-10-03"
     assert as_entered(True) == "yes" and as_entered(None) == "(blank)"
     assert as_entered(["hospitalization"]) == '["hospitalization"]'
+
+
+def test_text_the_font_lacks_prints_as_code_points_not_nothing(store, as_user):
+    one = Subject(store, "ITP-001")
+    one.adverse_event("Fièvre Ωμέγα Жар 発熱", 1)
+    text = _pages(as_user("dm").get("/subjects/ITP-001/casebook.pdf").data)
+    joined = " ".join(text)
+    assert "Fièvre Ωμέγα Жар [U+767A][U+71B1]" in joined
