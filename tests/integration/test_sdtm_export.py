@@ -219,7 +219,13 @@ def test_controlled_terminology_and_lab_grades(as_user, demo):
             if s["USUBJID"] == crs["USUBJID"] and s["IDVARVAL"] == str(crs["AESEQ"])]
     assert {s["QNAM"] for s in supp} >= {"ENTRYID", "LOGPOS", "ASTCTGR"}
     assert {r["VSTESTCD"] for r in _rows(files, "VS")} >= {"TEMP", "HEIGHT", "WEIGHT", "BSA"}
-    assert {r["RSTESTCD"] for r in _rows(files, "RS")} == {"PLTRESP", "BESTRSP"}
+    responses = _rows(files, "RS")
+    assert {r["RSTESTCD"] for r in responses} == {"PLTRESP", "BESTRSP"}
+    skipped = [r for r in responses if r["RSREASND"]]
+    assert {r["RSREASND"] for r in skipped} >= {"BEFORE INFUSION", "AFTER RESCUE THERAPY"}
+    assert all(not r["RSORRES"] for r in skipped)  # a blank Char value is ""
+    best = {r["USUBJID"]: r["RSORRES"] for r in responses if r["RSTESTCD"] == "BESTRSP"}
+    assert best["CART-ITP-ITP-001"] == "CR" and best["CART-ITP-ITP-003"] == "NR"
 
 
 def _trace(files: dict[str, bytes], domain: str, row: dict) -> dict[str, str]:

@@ -11,6 +11,7 @@ from ecrf.exports.sdtm.terminology import submission_value, unit
 from ecrf.forms.describe import describe_form
 from ecrf.forms.registry import FORMS
 from projections.efficacy import efficacy
+from projections.rules.iwg import AFTER_RESCUE, BEFORE_DAY0, TRANSFUSED
 from projections.safety import lab_toxicities
 
 NOT_DONE, NOT_APPLICABLE = "not_done", "not_applicable"  # a status (LBSTAT) or no test at all
@@ -118,8 +119,13 @@ def qs(ctx: SubjectContext) -> list[Record]:
     return records
 
 
+NOT_EVALUABLE = {BEFORE_DAY0: "BEFORE INFUSION", AFTER_RESCUE: "AFTER RESCUE THERAPY",
+                 TRANSFUSED: "PLATELET TRANSFUSION WITHIN 72 HOURS"}
+
+
 def rs(ctx: SubjectContext) -> list[Record]:
-    """The IWG level of each platelet count after infusion, and the best confirmed response."""
+    """The IWG level of each platelet count (RSREASND says why one is not evaluable: before the
+    infusion, after rescue therapy, transfused), and the best confirmed response."""
     result = efficacy(ctx.book, config=ctx.config)
     if result.get("status") != "assessed":
         return []
@@ -134,8 +140,8 @@ def rs(ctx: SubjectContext) -> list[Record]:
         records.append(Record({
             **ctx.base("RS"), "RSTESTCD": "PLTRESP", "RSTEST": "Platelet Response per Count",
             "RSCAT": "IWG 2009", "RSORRES": level, "RSSTRESC": level,
-            "RSEVAL": "ECRF DERIVATION", "RSREASND": count["excluded_reason"]
-            if not count["evaluable"] else None, "RSDTC": when,
+            "RSEVAL": "ECRF DERIVATION", "RSREASND": None if count["evaluable"] else
+            NOT_EVALUABLE.get(count["excluded_reason"], count["excluded_reason"]), "RSDTC": when,
             "RSDY": ctx.study_day(when)}, **(trace(entry) if entry else {})))
     best = result.get("best_response")
     if best:

@@ -342,8 +342,8 @@ DOMAINS: dict[str, Domain] = {d.code: d for d in (
                  source="RSORRES"),
                V("RSEVAL", "Evaluator", origin="Assigned", source="ECRF DERIVATION"),
                V("RSREASND", "Reason Not Evaluable",
-                 source="the reason a count is not evaluable (before_day0, after_rescue, "
-                        "transfused)"),
+                 source="why a count is not evaluable: BEFORE INFUSION, AFTER RESCUE "
+                        "THERAPY or PLATELET TRANSFUSION WITHIN 72 HOURS"),
                V("RSDTC", "Date/Time of Assessment", source="the count's collected_at"),
                _dy("RS"),
            )),
