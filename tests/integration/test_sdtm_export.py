@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import math
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
@@ -97,6 +98,9 @@ def test_every_xpt_reads_back_with_the_declared_names_labels_and_types(as_user, 
             read = data[column["name"]]
             if column["dataType"] == "string":
                 assert [w if w else "" for w in written] == [r or "" for r in read], column
+            else:  # a missing Num is null in Dataset-JSON and a SAS missing value (NaN) in XPT
+                assert [None if w is None else float(w) for w in written] == [
+                    None if r is None or math.isnan(r) else r for r in read], column
 
 
 def test_every_dataset_json_validates_against_the_dataset_json_1_1_schema(
