@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from ecrf.accounts.service import create_user, load_user
 from ecrf.demo import seed_demo
 from ecrf.exports.sdtm.mapping import DOMAINS
+from projections.trial_config import DEFAULT_TRIAL
 from tests.api.conftest import PASSWORD
 from tests.scenario import Subject
 
@@ -347,3 +348,22 @@ def test_an_empty_trial_still_exports_valid_files(as_user, app, dataset_json_sch
     _data, meta = _xpt(files["dm.xpt"], tmp_path, "dm.xpt")
     assert meta.column_names[:3] == ["STUDYID", "DOMAIN", "USUBJID"]
     assert len(_rows(files, "TS")) > 0 and _rows(files, "DM") == []
+
+
+def test_unscheduled_visits_are_numbered_after_the_last_scheduled_one(as_user, store, app):
+    subject = Subject(store, "ITP-001")
+    subject.screening_labs()  # SCR, day -30
+    subject.infuse()  # D0
+    subject.platelets(7, 40, visit="D7")
+    subject.platelets(9, 50)  # unscheduled, after D7 (VISITNUM 6)
+    subject.vitals(9, temperature_c=37.0)  # the same unscheduled visit
+    subject.platelets(10, 60)
+    files = _unzip(as_user("dm").get("/export/sdtm"))
+    d7 = 1.0 + list(DEFAULT_TRIAL.visit_codes).index("D7")
+    labs = {r["LBDTC"][:10]: r["VISITNUM"] for r in _rows(files, "LB") if r["LBTESTCD"] == "PLAT"}
+    assert sorted(labs.values())[-2:] == [d7 + 0.01, d7 + 0.02]
+    visits = [(r["VISIT"], r["VISITNUM"]) for r in _rows(files, "SV")]
+    assert visits[-3:] == [("D7", d7), ("UNSCHEDULED", d7 + 0.01), ("UNSCHEDULED", d7 + 0.02)]
+    assert len(visits) == len(set(visits))
+    vitals = _rows(files, "VS")
+    assert {r["VISITNUM"] for r in vitals if r["VSTESTCD"] == "TEMP"} == {d7 + 0.01}

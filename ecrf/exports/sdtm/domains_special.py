@@ -117,21 +117,21 @@ def mh(ctx: SubjectContext) -> list[Record]:
 
 
 def sv(ctx: SubjectContext) -> list[Record]:
-    """One record per visit with entries: the earliest and latest clinical date of them."""
-    visits: dict[str, list] = {}
+    """One record per visit with entries: a scheduled visit from the earliest to the latest
+    clinical date of its entries; an unscheduled visit per date with unscheduled entries."""
+    visits: dict[tuple[float, str], list] = {}
     for entry in ctx.book.current():
         visit, visitnum = ctx.visit(entry)
         if visitnum is not None and clinical_date(entry.values) is not None:
-            visits.setdefault(visit, []).append(entry)
+            visits.setdefault((visitnum, visit), []).append(entry)
     records = []
-    for visit in sorted(visits, key=ctx.config.visit_codes.index):
-        entries = visits[visit]
+    for (visitnum, visit), entries in sorted(visits.items()):
         dates = sorted(clinical_date(e.values) for e in entries)
         start = dates[0].isoformat()
         records.append(Record({
-            **ctx.base("SV"), "VISITNUM": float(ctx.config.visit_codes.index(visit) + 1),
-            "VISIT": visit, "SVSTDTC": start, "SVENDTC": dates[-1].isoformat(),
-            "SVSTDY": ctx.study_day(start)}, **trace(entries[0])))
+            **ctx.base("SV"), "VISITNUM": visitnum, "VISIT": visit, "SVSTDTC": start,
+            "SVENDTC": dates[-1].isoformat(), "SVSTDY": ctx.study_day(start)},
+            **trace(entries[0])))
     return records
 
 

@@ -16,8 +16,11 @@ ID = (V("STUDYID", "Study Identifier", origin="Assigned", source="the protocol's
       V("USUBJID", "Unique Subject Identifier", source="STUDYID-SUBJID"))
 DY = "study day of the date: date - RFSTDTC date + 1 on or after RFSTDTC, else date - RFSTDTC"
 SEQ = "1, 2, ... within USUBJID in the order of the records"
+UNSCHEDULED_NUM = ("the visit's order in the schedule; an unscheduled visit (one per date) "
+                   "the number of the last scheduled visit started on or before it + 0.01, "
+                   "0.02, ...")
 VISIT = (V("VISIT", "Visit Name", origin="Collected", source="the entry's visit code"),
-         V("VISITNUM", "Visit Number", "Num", source="the visit's order in the schedule"))
+         V("VISITNUM", "Visit Number", "Num", source=UNSCHEDULED_NUM))
 
 
 def _seq(prefix: str) -> Variable:
@@ -350,7 +353,7 @@ DOMAINS: dict[str, Domain] = {d.code: d for d in (
     Domain("SV", "Subject Visits", "SPECIAL PURPOSE", "One record per subject per actual visit",
            ("STUDYID", "USUBJID", "VISITNUM", "VISIT"), (
                *ID,
-               V("VISITNUM", "Visit Number", "Num", source="the visit's order in the schedule"),
+               V("VISITNUM", "Visit Number", "Num", source=UNSCHEDULED_NUM),
                V("VISIT", "Visit Name", origin="Collected", source="the entries' visit code"),
                V("SVSTDTC", "Start Date/Time of Visit",
                  source="the earliest clinical date of the visit's entries"),

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from projections.casebook import Casebook, Entry
-from projections.schedule import as_date
+from projections.schedule import as_date, clinical_date
 from projections.trial_config import TrialConfig
 
 STUDYID = "CART-ITP"
@@ -109,14 +109,45 @@ class SubjectContext:
         return min(dates, default=None)
 
     def visit(self, entry: Entry) -> tuple[str | None, float | None]:
-        """(VISIT, VISITNUM) of an entry: the schedule's code and its 1-based order."""
+        """(VISIT, VISITNUM) of an entry: a scheduled visit's code and 1-based order; an
+        unscheduled one is ``UNSCHEDULED`` numbered after the last scheduled visit before it."""
         code = entry.visit
         if not code:
             return None, None
         codes = self.config.visit_codes
         if code in codes:
             return code, float(codes.index(code) + 1)
-        return "UNSCHEDULED", None
+        when = clinical_date(entry.values)
+        return "UNSCHEDULED", self.unscheduled_numbers.get(when) if when else None
+
+    @cached_property
+    def scheduled_dates(self) -> dict[str, list[date]]:
+        """Each scheduled visit with entries -> the clinical dates of its entries, sorted."""
+        dates: dict[str, list[date]] = {}
+        for entry in self.book.current():
+            when = clinical_date(entry.values)
+            if entry.visit in self.config.visit_codes and when is not None:
+                dates.setdefault(entry.visit, []).append(when)
+        return {code: sorted(found) for code, found in dates.items()}
+
+    @cached_property
+    def unscheduled_numbers(self) -> dict[date, float]:
+        """The VISITNUM of each date with unscheduled entries: the number of the last
+        scheduled visit that started on or before it plus 0.01, 0.02, ... (0.01, ... before
+        any): SDTMIG's numbering of unscheduled visits, one per date."""
+        codes = self.config.visit_codes
+        starts = sorted((found[0], float(codes.index(code) + 1))
+                        for code, found in self.scheduled_dates.items())
+        days = sorted({when for entry in self.book.current()
+                       if entry.visit and entry.visit not in codes
+                       and (when := clinical_date(entry.values)) is not None})
+        numbers: dict[date, float] = {}
+        counts: dict[float, int] = {}
+        for day in days:
+            base = max((number for start, number in starts if start <= day), default=0.0)
+            counts[base] = counts.get(base, 0) + 1
+            numbers[day] = round(base + counts[base] / 100, 2)
+        return numbers
 
     def base(self, domain: str, entry: Entry | None = None) -> dict[str, Any]:
         return {"STUDYID": STUDYID, "DOMAIN": domain, "USUBJID": self.usubjid}
