@@ -8,16 +8,53 @@ the ``audit-log`` stream, actor ``cli:<login>``, like the API does.
 from __future__ import annotations
 
 import getpass
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
+import sqlalchemy as sa
 
 from ecrf.accounts.model import ALL_SITES, User
 from ecrf.app import create_app
-from events import NewEvent, event_metadata
+from events import EventStore, NewEvent, event_metadata
 
 AUDIT_LOG = "audit-log"
+
+
+def _database_url() -> str:
+    """The database the commands would use (DATABASE_URL, else the instance's SQLite file),
+    without its password."""
+    from flask import Flask
+
+    from ecrf.config import from_environment
+
+    instance = os.environ.get("ECRF_INSTANCE_PATH") or Flask("ecrf.app").instance_path
+    url = from_environment(instance)["DATABASE_URL"]
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
+
+
+class _ExportCommand(click.Command):
+    """A command whose --help ends by naming DATABASE_URL and the database it would read."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        formatter.write_paragraph()
+        formatter.write(f"Database (DATABASE_URL): {_database_url()}\n")
+
+
+def _services() -> Any:
+    """The app's services on a migrated database; else a one-line message and exit 2."""
+    services = create_app().extensions["ecrf"]
+    if not sa.inspect(services.store.engine).has_table("events"):
+        click.echo(f"error: no migrated database at {_database_url()}: run `ecrf db upgrade` "
+                   "(or `ecrf demo`) first", err=True)
+        sys.exit(2)
+    return services
 
 
 def cli_user() -> User:
@@ -37,14 +74,14 @@ def export() -> None:
     """Write submission files (SDTM, PDF casebooks) into a folder."""
 
 
-@export.command("sdtm")
+@export.command("sdtm", cls=_ExportCommand)
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 def export_sdtm(folder: Path) -> None:
     """Write every SDTM dataset (XPT v5 and Dataset-JSON 1.1) and define.xml into FOLDER."""
     from ecrf.exports.sdtm.build import build_sdtm
     from ecrf.exports.sdtm.package import write_package
 
-    services = create_app().extensions["ecrf"]
+    services = _services()
     store = services.store
     subjects = len(store.stream_ids("SubjectRegistered"))
     with click.progressbar(length=subjects, label="building datasets") as bar:
@@ -56,14 +93,14 @@ def export_sdtm(folder: Path) -> None:
                f"{folder} (log position {package.position})")
 
 
-@export.command("casebooks")
+@export.command("casebooks", cls=_ExportCommand)
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 def export_casebooks(folder: Path) -> None:
     """Write one PDF casebook per subject into FOLDER (casebook-<subject>.pdf)."""
     from ecrf.exports.casebook_pdf import build_casebook_pdf, head_checkpoint
     from ecrf.exports.sdtm.build import casebooks
 
-    store = create_app().extensions["ecrf"].store
+    store: EventStore = _services().store
     head = store.head()
     position = head.position if head else 0
     checkpoint = head_checkpoint(store)

@@ -367,3 +367,19 @@ def test_unscheduled_visits_are_numbered_after_the_last_scheduled_one(as_user, s
     assert len(visits) == len(set(visits))
     vitals = _rows(files, "VS")
     assert {r["VISITNUM"] for r in vitals if r["VSTESTCD"] == "TEMP"} == {d7 + 0.01}
+
+
+def test_the_cli_names_its_database_and_refuses_an_unmigrated_one(tmp_path, monkeypatch):
+    from ecrf.cli import main
+
+    database = tmp_path / "empty.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
+    monkeypatch.setenv("ECRF_SECRET_KEY", "cli-test")
+    runner = CliRunner()
+    for command in ("sdtm", "casebooks"):
+        shown = runner.invoke(main, ["export", command, "--help"])
+        assert shown.exit_code == 0 and "DATABASE_URL" in shown.output
+        assert str(database) in shown.output
+        refused = runner.invoke(main, ["export", command, str(tmp_path / "out")])
+        assert refused.exit_code == 2 and "ecrf db upgrade" in refused.output
+        assert "Traceback" not in refused.output and not (tmp_path / "out").exists()
