@@ -17,6 +17,7 @@ from ecrf.api import (
     errors,
     exports,
     exports_files,
+    exports_sdtm,
     forms,
     projections,
     replay,
@@ -67,7 +68,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     for blueprint in (auth.blp, subjects.blp, forms.blp, entries.blp, projections.blp,
                       trial.blp, workflow.blp, audit.blp, replay.blp,
-                      exports_files.blp, exports.blp):
+                      exports_files.blp, exports.blp, exports_sdtm.blp):
         api.register_blueprint(blueprint)
     forms.register_fallback(app)
     register_assets(app)

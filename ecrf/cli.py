@@ -383,3 +383,8 @@ def demo(accounts_only: bool) -> None:
     click.echo(f"demo accounts (password for all: {DEMO_PASSWORD}):")
     for username, role, sites, _ in DEMO_USERS:
         click.echo(f"  {username:<20} {role:<14} sites {', '.join(sites)}")
+
+
+from ecrf.cli_export import export  # noqa: E402  (the export group lives in its own module)
+
+main.add_command(export)

@@ -42,6 +42,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "security.read": frozenset({"data_manager", "auditor"}),
     "export.odm": frozenset({"data_manager", "auditor"}),
     "export.csv": frozenset({"data_manager", "auditor"}),
+    "export.sdtm": frozenset({"data_manager", "auditor"}),
 }
 #: forms whose submission, correction and voiding need an action other than the generic one:
 #: the I/E checklist carries the investigator's attestation of eligibility (protocol 6.1).
@@ -77,6 +78,7 @@ ACTION_WORDS: dict[str, str] = {
     "security.read": "read the security log",
     "export.odm": "export ODM files",
     "export.csv": "export CSV files",
+    "export.sdtm": "export SDTM datasets",
 }
 ROLE_NAMES = {"site_staff": "a site staff member", "investigator": "an investigator",
               "monitor": "a monitor", "data_manager": "a data manager",

@@ -198,6 +198,8 @@ OPERATIONS: dict[str, Op] = {
     "exports_files.export_csv": Op("export_csv", errors=_errors(AUTH, ROLE, MOMENTS)),
     "exports_files.platelet_chart": Op("get_platelet_chart", errors=READ_SUBJECT),
     "exports.odm": Op("export_odm", errors=_errors(AUTH, ROLE, SUBJECT, MOMENTS)),
+    "exports_sdtm.export_sdtm": Op("export_sdtm", errors=_errors(AUTH, ROLE, MOMENTS)),
+    "exports_sdtm.casebook_pdf": Op("get_casebook_pdf", errors=READ_SUBJECT),
 }
 for _form in FORMS.values():
     if _form.name == "registration":  # submitted by POST /subjects

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ecrf.accounts.model import User
+from ecrf.exports.csv_dictionary import extra_files, readme_lines
 from ecrf.forms.describe import describe_form
 from ecrf.forms.registry import FORMS, FormDef
 from ecrf.permissions import require
@@ -83,7 +84,10 @@ def build_csv_export(store: EventStore, *, user: User, up_to_position: int | Non
     for form in FORMS.values():
         files[f"{form.name}.csv"] = _csv([form_header(form), *form_rows(form, books)])
     files[AUDIT_FILE] = _csv([AUDIT_COLUMNS, *audit_trail_rows(subjects)])
-    files["README.txt"] = _readme(position, books, exported_at, user)
+    headers = {form.name: form_header(form) for form in FORMS.values()}
+    files.update({name: _csv(rows) for name, rows in extra_files(books, headers, cell).items()})
+    files["README.txt"] = _readme(position, books, exported_at, user) + "\n".join(
+        readme_lines())
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, text in files.items():

@@ -119,6 +119,45 @@ def _check_item(mdv: ET.Element, item: ET.Element, field: dict) -> None:
         assert unit.get("MeasurementUnitOID").startswith("MU.")
 
 
+def test_every_item_has_a_length_and_a_sas_name_derived_from_the_schema(metadata):
+    items = metadata.findall("odm:ItemDef", NS)
+    assert items
+    for item in items:
+        assert int(item.get("Length")) > 0, item.get("OID")
+        sas = item.get("SASFieldName")
+        assert sas and len(sas) <= 8 and sas == sas.upper() and sas[0].isalpha(), sas
+    for form in FORMS.values():
+        refs = [ref.get("ItemOID") for group in metadata.findall("odm:ItemGroupDef", NS)
+                if group.get("OID").startswith(f"IG.{form.name.upper()}")
+                and group.get("OID").split(".")[1] == form.name.upper()
+                for ref in group.findall("odm:ItemRef", NS)]
+        names = [_def(metadata, "ItemDef", ref).get("SASFieldName") for ref in set(refs)]
+        assert len(names) == len(set(names)), form.name
+    outcome = _def(metadata, "ItemDef", "IT.ADVERSE_EVENT.OUTCOME")
+    assert outcome.get("Length") == str(len("recovered_with_sequelae"))
+    assert _def(metadata, "ItemDef", "IT.REGISTRATION.BIRTH_DATE").get("Length") == "10"
+    assert _def(metadata, "ItemDef", "IT.PLATELET_COUNT.HEMOGLOBIN_LLN").get(
+        "SASFieldName") == "HEMOGLLN"
+    assert _def(metadata, "ItemDef", "IT.PLATELET_COUNT.PLATELETS").get(
+        "SignificantDigits") == "3"
+
+
+def test_code_lists_carry_the_cdisc_submission_value_beside_the_form_value(metadata):
+    def aliases(list_oid: str) -> dict[str, str | None]:
+        items = _def(metadata, "CodeList", list_oid).findall("odm:CodeListItem", NS)
+        return {i.get("CodedValue"): (i.find("odm:Alias", NS).get("Name")
+                                      if i.find("odm:Alias", NS) is not None else None)
+                for i in items}
+
+    assert aliases("CL.REGISTRATION.SEX") == {"F": "F", "M": "M"}
+    outcome = aliases("CL.ADVERSE_EVENT.OUTCOME")
+    assert outcome["recovered"] == "RECOVERED/RESOLVED"
+    assert outcome["not_recovered"] == "NOT RECOVERED/NOT RESOLVED"
+    assert aliases("CL.IE_CHECKLIST.ANSWERS") == {"yes": "Y", "no": "N"}
+    assert aliases("CL.END_OF_STUDY.REASON")["withdrew_consent"] == "WITHDRAWAL BY SUBJECT"
+    assert set(aliases("CL.VITAL_SIGNS.OXYGEN").values()) == {None}  # no CDISC list: no alias
+
+
 def test_units_are_measurement_units_with_their_symbol(metadata):
     study = ET.fromstring(build_odm_metadata()).find("odm:Study", NS)
     units = {u.get("OID"): u.findtext("odm:Symbol/odm:TranslatedText", namespaces=NS)
@@ -246,7 +285,7 @@ def test_export_validates_and_keeps_every_value_with_its_history(as_user, trial,
     stamp = first.findtext("odm:AuditRecord/odm:DateTimeStamp", namespaces=NS)
     assert stamp.endswith("Z")
     assert _values(count, "IT.PLATELET_COUNT.COLLECTED_AT") == [
-        ("Insert", "2026-02-13T08:00:00Z", str(p["count"]), None)]
+        ("Insert", at(7), str(p["count"]), None)]  # exactly as stored, with its offset
     assert _event_of(root, trial.count) == "SE.D7"
 
 
@@ -276,15 +315,55 @@ def test_a_shortened_list_removes_the_repeat_with_its_reason(as_user, trial, odm
                                          "the second therapy was never given")]
 
 
-def test_the_voided_entry_is_marked_removed_and_keeps_its_values(as_user, trial, odm_schema):
+def test_a_void_removes_the_form_inserted_earlier_in_the_file(as_user, trial, odm_schema):
     root = _export(as_user("dm"), odm_schema)
-    voided = _form(root, trial.voided)
-    assert voided.get("TransactionType") == "Remove"
-    assert _audit(voided) == ("USR.scenario.staff", "LOC.SITE-01", str(trial.positions["void"]),
-                              "entered for the wrong subject")
-    assert [v[:2] for v in _values(voided, "IT.PLATELET_COUNT.PLATELETS")] == [
+    forms = list(root.iterfind(f".//odm:FormData[@FormRepeatKey='{trial.voided}']", NS))
+    assert [f.get("TransactionType") for f in forms] == ["Insert", "Remove"]
+    inserted, removed = forms
+    assert _audit(inserted)[2] != str(trial.positions["void"])
+    assert [v[:2] for v in _values(inserted, "IT.PLATELET_COUNT.PLATELETS")] == [
         ("Insert", "80.0")]
+    assert _audit(removed) == ("USR.scenario.staff", "LOC.SITE-01", str(trial.positions["void"]),
+                               "entered for the wrong subject")
+    assert removed.find("odm:ItemGroupData", NS) is None
+    everything = list(root.iter())
+    assert everything.index(inserted) < everything.index(removed)
     assert _event_of(root, trial.voided) == "SE.UNSCHEDULED"
+
+
+def test_unscheduled_entries_are_occurrences_of_a_repeating_event(as_user, trial, odm_schema):
+    root = _export(as_user("dm"), odm_schema)
+    definition = root.find(".//odm:StudyEventDef[@OID='SE.UNSCHEDULED']", NS)
+    assert definition.get("Repeating") == "Yes"
+    assert root.find(".//odm:StudyEventDef[@OID='SE.D7']", NS).get("Repeating") == "No"
+    occurrences = root.findall(".//odm:StudyEventData[@StudyEventOID='SE.UNSCHEDULED']", NS)
+    keys = [o.get("StudyEventRepeatKey") for o in occurrences]
+    assert trial.voided in keys and len(set(keys)) == len(keys)
+    assert all(o.get("StudyEventRepeatKey") for o in occurrences)
+    assert all(o.get("StudyEventRepeatKey") is None for o in root.findall(
+        ".//odm:StudyEventData[@StudyEventOID='SE.D7']", NS))
+
+
+def test_odmlib_loads_the_file_and_it_still_validates(as_user, trial, odm_schema, tmp_path):
+    from odmlib import loader as odm_xml_loader
+    from odmlib import odm_loader
+
+    reply = as_user("dm").get("/export/odm")
+    path = tmp_path / "export.xml"
+    path.write_bytes(reply.data)
+    loader = odm_xml_loader.ODMLoader(odm_loader.XMLODMLoader(model_package="odm_1_3_2",
+                                                              ns_uri=NS["odm"]))
+    loader.open_odm_document(str(path))
+    odm = loader.root()
+    study = odm.Study[0]
+    assert study.OID == "CART-ITP"
+    items = study.MetaDataVersion[0].ItemDef
+    assert items and all(i.Length and i.SASFieldName for i in items)
+    signed = [s for s in odm.ClinicalData[0].SubjectData if s.Signature]
+    assert f"SIG.{trial.positions['signed']}" == signed[0].Signature.ID
+    rewritten = tmp_path / "rewritten.xml"
+    odm.write_xml(str(rewritten))
+    odm_schema.validate(str(rewritten))
 
 
 def test_queries_and_verification_are_annotations_with_their_state(as_user, trial, odm_schema):

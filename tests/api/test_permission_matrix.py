@@ -53,7 +53,9 @@ ENDPOINTS = [
     ("GET", "/security/events", None, "security.read"),
     ("GET", "/export/csv", None, "export.csv"),
     ("GET", "/export/odm", None, "export.odm"),
+    ("GET", "/export/sdtm", None, "export.sdtm"),
     ("GET", f"/subjects/{S}/platelets.svg", None, "subject.read"),
+    ("GET", f"/subjects/{S}/casebook.pdf", None, "subject.read"),
 ]
 
 

@@ -93,5 +93,10 @@ def test_an_inspectors_session(as_user, store):
     assert old["values"]["platelets"] == 40.0
     chart = auditor.get("/subjects/ITP-001/platelets.svg")
     assert chart.status_code == 200 and chart.mimetype == "image/svg+xml"
+    sdtm = auditor.get("/export/sdtm")
+    assert sdtm.status_code == 200 and sdtm.mimetype == "application/zip"
+    pdf = auditor.get("/subjects/ITP-001/casebook.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     viewed = {e.data.get("view") or e.data.get("kind") for e in store.read_stream("audit-log")}
-    assert {"trial_audit_trail", "odm", "csv", "chain_verification", "replay"} <= viewed
+    assert {"trial_audit_trail", "odm", "csv", "chain_verification", "replay", "sdtm",
+            "casebook_pdf"} <= viewed

@@ -1,0 +1,1 @@
+"""SDTM (SDTMIG 3.4) datasets derived from the event log: mapping, domains and writers."""
