@@ -19,6 +19,7 @@ from ecrf.api import (
     forms,
     projections,
     replay,
+    strict_json,
     subjects,
     trial,
     workflow,
@@ -66,6 +67,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     forms.register_fallback(app)
     errors.register(app)
     app.before_request(begin_request)
+    strict_json.init_app(app)
     app.teardown_request(end_request)
     request_log.init_app(app)
     logging.getLogger("ecrf").setLevel(logging.INFO)

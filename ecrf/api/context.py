@@ -67,8 +67,8 @@ def end_request(_error: BaseException | None = None) -> None:
 
 
 def json_body() -> Any:
-    """Return the parsed JSON body, or refuse with 400 when it is not JSON."""
-    body = request.get_json(silent=True)
+    """Return the parsed JSON body, or refuse with 400 when it is not (strict) JSON."""
+    body = request.get_json()  # ecrf.api.strict_json: duplicate keys, depth, UTF-8 refused
     if body is None:
         raise BadRequest("invalid_json", "the request body must be JSON")
     return body
