@@ -21,6 +21,7 @@ from ecrf.api import (
     replay,
     strict_json,
     subjects,
+    throttle,
     trial,
     workflow,
 )
@@ -65,6 +66,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                       exports_files.blp, exports.blp):
         api.register_blueprint(blueprint)
     forms.register_fallback(app)
+    throttle.init_app(app)
     errors.register(app)
     app.before_request(begin_request)
     strict_json.init_app(app)

@@ -9,7 +9,7 @@ from typing import Any
 
 
 def from_environment(instance_path: str) -> dict[str, Any]:
-    """Read DATABASE_URL, ECRF_SECRET_KEY and ECRF_TOKEN_TTL, with working defaults."""
+    """Read DATABASE_URL, ECRF_SECRET_KEY, ECRF_TOKEN_TTL and ECRF_TRUSTED_PROXIES (defaults)."""
     Path(instance_path).mkdir(parents=True, exist_ok=True)
     return {
         "DATABASE_URL": os.environ.get(
@@ -17,6 +17,7 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         ),
         "SECRET_KEY": os.environ.get("ECRF_SECRET_KEY") or _instance_secret(instance_path),
         "TOKEN_TTL_SECONDS": int(os.environ.get("ECRF_TOKEN_TTL", "3600")),
+        "TRUSTED_PROXIES": int(os.environ.get("ECRF_TRUSTED_PROXIES", "0")),
     }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import current_app, g, request
 
+from ecrf.accounts.lockout import is_locked
 from ecrf.accounts.model import User
 from ecrf.accounts.service import Tokens, load_user
 from ecrf.errors import BadRequest, Invalid, Unauthenticated
@@ -44,8 +45,11 @@ def current_user() -> User:
     user = load_user(services().store, username)
     if user is None or not user.active:
         raise Unauthenticated("invalid_token", "the account of this token is not active")
-    if token_id in user.revoked_tokens:
-        raise Unauthenticated("token_revoked", "this token was logged out")
+    if is_locked(user):
+        raise Unauthenticated("account_locked", "the account of this token is locked")
+    if not user.token_valid(token_id):
+        raise Unauthenticated("token_revoked", "this token was revoked (logout, password "
+                              "change or lock): log in again")
     g.token_id = token_id
     g.user = user
     g.metadata_token = push_metadata(actor=user.username, role=user.role)

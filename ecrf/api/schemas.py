@@ -2,9 +2,12 @@
 
 from marshmallow import Schema, fields, validate
 
+from ecrf.forms.fields import FullMatch
+
 
 class TokenRequestSchema(Schema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    username = fields.String(required=True, validate=FullMatch(
+        r"^[a-z0-9._-]{1,64}$", error="use 1-64 lowercase letters, digits, '.', '_' or '-'"))
     password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
 
 
