@@ -19,6 +19,7 @@ from ecrf.api import (
     forms,
     projections,
     replay,
+    request_guard,
     strict_json,
     subjects,
     throttle,
@@ -69,6 +70,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     throttle.init_app(app)
     errors.register(app)
     app.before_request(begin_request)
+    request_guard.init_app(app)
     strict_json.init_app(app)
     app.teardown_request(end_request)
     request_log.init_app(app)

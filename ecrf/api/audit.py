@@ -12,9 +12,10 @@ from datetime import datetime
 from flask import Response, request
 from flask_smorest import Blueprint
 
-from ecrf.api.context import current_user, services
+from ecrf.api.context import current_user, is_whole_number, parse_moment, services
 from ecrf.commands.subjects import load_casebook
 from ecrf.errors import BadRequest
+from ecrf.exports.csv_cells import text_cell
 from ecrf.permissions import require
 from events import NewEvent, verify_chain
 from projections.audit_trail import COLUMNS, audit_rows
@@ -78,17 +79,10 @@ def _filters() -> dict:
     filters = {name: args.get(name) for name in ("subject", "user", "role", "type")}
     for name in ("from", "to"):
         raw = args.get(name)
-        try:
-            filters[name] = datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw else None
-        except ValueError:
-            raise BadRequest("invalid_filter", f"{name} must be an ISO 8601 date-time",
-                             {name: ["e.g. 2026-03-01T00:00:00Z"]}) from None
-        if filters[name] is not None and filters[name].tzinfo is None:
-            raise BadRequest("invalid_filter", f"{name} needs a UTC offset",
-                             {name: ["e.g. 2026-03-01T00:00:00Z"]})
+        filters[name] = parse_moment(name, raw, "invalid_filter") if raw else None
     for name, default in (("after", 0), ("limit", 1000)):
         raw = args.get(name, str(default))
-        if not raw.isdigit() or (name == "limit" and not 1 <= int(raw) <= MAX_LIMIT):
+        if not is_whole_number(raw) or (name == "limit" and not 1 <= int(raw) <= MAX_LIMIT):
             raise BadRequest("invalid_filter", f"{name} must be a whole number"
                              + (f" from 1 to {MAX_LIMIT}" if name == "limit" else ""),
                              {name: ["invalid"]})
@@ -129,4 +123,6 @@ def _cell(value) -> str:
         return "true" if value else "false"
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):
+        return text_cell(value)
     return str(value)

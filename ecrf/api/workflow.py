@@ -80,7 +80,7 @@ def _filters() -> tuple[str | None, timedelta | None]:
         raise BadRequest("invalid_state", "unknown query state",
                          {"state": [f"one of {', '.join(QUERY_STATES)}"]})
     days = request.args.get("older_than_days")
-    if days is not None and not days.isdigit():
+    if days is not None and not (days.isascii() and days.isdigit() and len(days) <= 6):
         raise BadRequest("invalid_age", "older_than_days must be a whole number",
                          {"older_than_days": ["not a whole number"]})
     return state, timedelta(days=int(days)) if days is not None else None
