@@ -27,6 +27,7 @@ from ecrf.api import (
     workflow,
 )
 from ecrf.api.context import Services, begin_request, end_request
+from ecrf.api.openapi_params import DocumentRequestParameters
 from ecrf.config import from_environment
 from events import EventStore, make_engine
 from projections.readmodel.runner import ProjectionRunner
@@ -60,7 +61,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         runner=ProjectionRunner(store, config=trial_config),
     )
     api = errors.EcrfApi(app, spec_kwargs={"security": [{"bearerAuth": []}],
-                                           "extra_plugins": [errors.DocumentJsonObjects()]})
+                                           "extra_plugins": [errors.DocumentJsonObjects(),
+                                                             DocumentRequestParameters()]})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     for blueprint in (auth.blp, subjects.blp, forms.blp, entries.blp, projections.blp,
                       trial.blp, workflow.blp, audit.blp, replay.blp,

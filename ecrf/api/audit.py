@@ -70,7 +70,8 @@ def trial_trail():
             break
         rows.append(row)
         last = row["position"]
-    record_view("trial_audit_trail", {k: v for k, v in filters.items() if v is not None})
+    record_view("trial_audit_trail", {k: v.isoformat() if isinstance(v, datetime) else v
+                                      for k, v in filters.items() if v is not None})
     return _respond(rows, "audit-trail.csv", next_after=last if rows else None)
 
 
