@@ -10,7 +10,7 @@ from argon2 import PasswordHasher, profiles
 
 from ecrf.accounts import service
 from ecrf.accounts.lockout import username_digest
-from ecrf.accounts.service import create_user, deactivate_user
+from ecrf.accounts.service import create_user, deactivate_user, reset_password
 from ecrf.app import create_app
 from ecrf.errors import Invalid
 from tests.api.conftest import PASSWORD
@@ -95,6 +95,14 @@ def test_a_password_change_revokes_the_other_tokens_but_not_the_one_used(app, as
     client = app.test_client()
     assert login(client, "monitor").status_code == 401
     assert login(client, "monitor", "brand-new-pass-1").status_code == 200
+
+
+def test_an_administrators_password_reset_revokes_every_token(app, as_user, store):
+    first, second = as_user("auditor"), as_user("auditor")
+    reset_password(store, "auditor", "reset-by-admin-1")
+    assert first.get("/subjects").status_code == 401
+    assert second.get("/subjects").status_code == 401
+    assert login(app.test_client(), "auditor", "reset-by-admin-1").status_code == 200
 
 
 def test_a_token_that_was_never_issued_by_a_login_is_refused(app):

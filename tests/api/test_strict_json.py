@@ -50,6 +50,7 @@ def test_the_endpoint_list_covers_the_openapi_document(app):
     (b'{"visit": "D7\\u0000"}', "NUL"),
     (b'{"visit": ', "not valid JSON"),
     (b'{"platelets": NaN}', "not a JSON number"),
+    (b'{"platelets": -Infinity}', "not a JSON number"),
 ])
 def test_every_endpoint_refuses_bad_json_with_400_and_appends_nothing(
         app, as_user, subject, store, body, says):
