@@ -69,11 +69,20 @@ TABLE: list[tuple[str, str, list[dict[str, Any]]]] = [
 ]
 
 
+REPLAYED = {"description": "the first result of an earlier request with the same "
+                           "Idempotency-Key (nothing appended)",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Outcome"}}}}
+
+
 class DocumentRequestParameters(BasePlugin):
-    """Add the table's parameters to each matching operation (unless already documented)."""
+    """Add the table's parameters to each matching operation (unless already documented), and
+    the 200 a replayed Idempotency-Key answers where the header is taken."""
 
     def operation_helper(self, path=None, operations=None, **kwargs) -> None:
         for method, operation in (operations or {}).items():
+            if method == "post" and any(re.fullmatch(pattern, path or "") for wanted, pattern,
+                                        parameters in TABLE if IDEMPOTENCY_KEY in parameters):
+                operation.setdefault("responses", {}).setdefault("200", dict(REPLAYED))
             known = {(p.get("name"), p.get("in")) for p in operation.get("parameters", [])
                      if isinstance(p, dict)}
             for wanted, pattern, parameters in TABLE:
