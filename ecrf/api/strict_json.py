@@ -123,7 +123,7 @@ def check_body() -> None:
         raw = request.get_data(cache=True)
         if len(raw) > limit:  # a chunked body carries no Content-Length
             raise BodyTooLarge("body_too_large", f"the body is larger than {limit} bytes")
-        if raw.strip():
+        if raw:  # whitespace alone is not JSON either (webargs would answer it with a 500)
             request.get_json(cache=True)
 
 

@@ -49,6 +49,8 @@ def test_the_endpoint_list_covers_the_openapi_document(app):
     (b'{"visit": "\\ud800"}', "lone surrogate"),
     (b'{"visit": "D7\\u0000"}', "NUL"),
     (b'{"visit": ', "not valid JSON"),
+    (b"   ", "not valid JSON"),
+    (b'\xef\xbb\xbf{"visit": "D7"}', "not valid JSON"),
     (b'{"platelets": NaN}', "not a JSON number"),
     (b'{"platelets": -Infinity}', "not a JSON number"),
 ])
