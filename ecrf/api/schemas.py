@@ -3,6 +3,7 @@
 from marshmallow import Schema, fields, validate
 
 from ecrf.forms.fields import FullMatch
+from ecrf.text import MAX_REASON
 
 
 class TokenRequestSchema(Schema):
@@ -26,11 +27,11 @@ class OutcomeSchema(Schema):
 
 class CorrectionSchema(Schema):
     changes = fields.Dict(required=True, metadata={"description": "field -> new value"})
-    reason = fields.String(required=True)
+    reason = fields.String(required=True, validate=validate.Length(max=MAX_REASON))
 
 
 class VoidSchema(Schema):
-    reason = fields.String(required=True)
+    reason = fields.String(required=True, validate=validate.Length(max=MAX_REASON))
 
 
 class ErrorBodySchema(Schema):
