@@ -1,8 +1,8 @@
-"""Refuse, before any view, what no path or query parameter can hold: a NUL character.
+"""Refuse, before any view, what no path, query parameter or header can hold: a NUL character.
 
-PostgreSQL cannot store or compare text with U+0000 (it answered 500); no identifier of this
-API contains one, so a path with it names nothing (404) and a query parameter with it is a
-client error (400 naming the parameter).
+PostgreSQL cannot store or compare text with U+0000 (it answered 500, e.g. for an
+Idempotency-Key with one); no identifier of this API contains one, so a path with it names
+nothing (404) and a query parameter or header with it is a client error (400 naming it).
 """
 
 from __future__ import annotations
@@ -21,6 +21,10 @@ def refuse_nul_bytes() -> None:
         raise BadRequest("invalid_parameter", "a query parameter contains a NUL character",
                          {name.replace("\x00", "\\u0000"): ["contains a NUL character"]
                           for name in bad})
+    headers = sorted({name for name, value in request.headers.items() if "\x00" in value})
+    if headers:
+        raise BadRequest("invalid_header", "a header contains a NUL character",
+                         {name: ["contains a NUL character"] for name in headers})
 
 
 def init_app(app: Flask) -> None:

@@ -145,7 +145,7 @@ def test_a_look_alike_subject_cannot_be_registered(staff, subject, store):
     assert store.count() == before
 
 
-def test_nul_bytes_in_paths_and_query_parameters_are_404_or_400(as_user, staff, subject,
+def test_nul_bytes_in_paths_query_parameters_and_headers_are_404_or_400(as_user, staff, subject,
                                                                store):
     dm = as_user("dm")
     before = store.count()
@@ -156,6 +156,11 @@ def test_nul_bytes_in_paths_and_query_parameters_are_404_or_400(as_user, staff, 
     reply = dm.get("/export/odm?subject_id=ITP%00")
     assert reply.status_code == 400 and "subject_id" in reply.json["error"]["fields"]
     assert dm.get("/audit?subject=%00").status_code == 400
+    for header in ("Idempotency-Key", "If-Match", "X-Request-Id", "User-Agent"):
+        reply = staff.post(f"/subjects/{subject}/forms/platelet_count", platelet_count(),
+                           headers={header: "key\x00"})
+        assert reply.status_code == 400, (header, reply.json)
+        assert reply.json["error"]["fields"] == {header: ["contains a NUL character"]}
     assert store.count() == before
 
 
@@ -180,7 +185,7 @@ def test_a_client_request_id_is_kept_only_when_it_matches_the_pattern(
 
 def test_a_user_agent_with_control_characters_is_stored_printable(staff, subject, store):
     reply = staff.post(f"/subjects/{subject}/forms/platelet_count", platelet_count(),
-                       headers={"User-Agent": "curl/8\x00\x1b[31m" + "z" * 500})
+                       headers={"User-Agent": "curl/8\x07\x1b[31m" + "z" * 500})
     assert reply.status_code == 201
     client = store.read_stream(subject)[-1].metadata["client"]
     assert client.isprintable() and len(client) <= 200 and client.startswith("curl/8")
