@@ -3,7 +3,8 @@ parameters and headers, valid (positive) and invalid (negative) cases; no 5xx, n
 breaks its documented schema. At least 1,000 generated requests per run (checked at the end).
 
 The deeper run is a command, not CI (docs/security.md):
-``ECRF_FUZZ_EXAMPLES=100 .venv/bin/pytest tests/fuzz -q -p no:randomly``.
+``ECRF_FUZZ_EXAMPLES=100 .venv/bin/pytest tests/fuzz -q -s`` (``ECRF_FUZZ_DB=postgresql``
+to fuzz a PostgreSQL schema instead of a SQLite file).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ecrf.accounts.service import create_user
 from ecrf.app import create_app
 from ecrf.schema import upgrade
 from events import make_engine
+from tests.conftest import fresh_database
 from tests.scenario import Subject
 
 EXAMPLES_PER_OPERATION = int(os.environ.get("ECRF_FUZZ_EXAMPLES", "15"))  # per mode
@@ -30,10 +32,19 @@ SITE_WRITES = ("/forms/", "/corrections", "/void", "/answer")
 made = {"requests": 0, "server_errors": 0, "accounts": 0}
 
 
+FUZZ_DB = os.environ.get("ECRF_FUZZ_DB", "sqlite")  # or postgresql, for a deeper run
+
+
 @pytest.fixture(scope="module")
 def fuzz_app(tmp_path_factory):
-    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}")
-    upgrade(engine)
+    with fresh_database(FUZZ_DB, tmp_path_factory.mktemp("fuzz")) as (url, connect_args):
+        engine = make_engine(url, connect_args=connect_args)
+        upgrade(engine)
+        yield populated_app(engine)
+        engine.dispose()
+
+
+def populated_app(engine):
     app = create_app({"ENGINE": engine, "SECRET_KEY": "fuzz", "TESTING": True,
                       "RATELIMIT_ENABLED": False})  # the throttle has tests of its own
     store = app.extensions["ecrf"].store
