@@ -21,7 +21,10 @@ from ecrf.api import (
     forms,
     projections,
     replay,
+    request_guard,
+    strict_json,
     subjects,
+    throttle,
     trial,
     workflow,
 )
@@ -72,8 +75,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         api.register_blueprint(blueprint)
     forms.register_fallback(app)
     register_assets(app)
+    throttle.init_app(app)
     errors.register(app)
     app.before_request(begin_request)
+    request_guard.init_app(app)
+    strict_json.init_app(app)
     app.teardown_request(end_request)
     request_log.init_app(app)
     logging.getLogger("ecrf").setLevel(logging.INFO)

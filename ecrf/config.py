@@ -9,8 +9,8 @@ from typing import Any
 
 
 def from_environment(instance_path: str) -> dict[str, Any]:
-    """Read DATABASE_URL, ECRF_SECRET_KEY, ECRF_TOKEN_TTL, ECRF_SIGNING_KEY and
-    ECRF_WITNESS_FILE, with working defaults."""
+    """Read DATABASE_URL, ECRF_SECRET_KEY, ECRF_TOKEN_TTL, ECRF_SIGNING_KEY,
+    ECRF_WITNESS_FILE and ECRF_TRUSTED_PROXIES, with working defaults."""
     Path(instance_path).mkdir(parents=True, exist_ok=True)
     signing_key = os.environ.get("ECRF_SIGNING_KEY")
     return {
@@ -25,6 +25,7 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         ),
         "SECRET_KEY": os.environ.get("ECRF_SECRET_KEY") or _instance_secret(instance_path),
         "TOKEN_TTL_SECONDS": int(os.environ.get("ECRF_TOKEN_TTL", "3600")),
+        "TRUSTED_PROXIES": int(os.environ.get("ECRF_TRUSTED_PROXIES", "0")),
     }
 
 

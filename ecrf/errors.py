@@ -53,4 +53,6 @@ STATUS_BY_KIND = {
     "forbidden": 403,
     "not_found": 404,
     "conflict": 409,
+    "too_large": 413,
+    "too_many_requests": 429,
 }

@@ -8,7 +8,9 @@ from datetime import datetime
 
 from events import RecordedEvent
 
-ROLES = ("site_staff", "investigator", "monitor", "data_manager", "auditor", "system")
+ROLES = ("site_staff", "investigator", "monitor", "data_manager", "auditor")
+#: Names no account may take: "system" stamps what the application itself records.
+RESERVED_USERNAMES = frozenset({"system"})
 ALL_SITES = "*"
 
 
@@ -30,7 +32,16 @@ class User:
     version: int = 0
     recent_failures: list[datetime] = field(default_factory=list, repr=False)
     locked_until: datetime | None = None
+    issued_tokens: set[str] = field(default_factory=set, repr=False)
     revoked_tokens: set[str] = field(default_factory=set, repr=False)
+
+    def token_valid(self, token_id: str) -> bool:
+        """Tell whether a token id was issued to this account and not revoked since."""
+        return token_id in self.issued_tokens and token_id not in self.revoked_tokens
+
+    def revoke_tokens(self, keep: str | None = None) -> None:
+        """Revoke every token issued so far, except ``keep``."""
+        self.revoked_tokens |= self.issued_tokens - {keep}
 
     def sees_site(self, site_id: str) -> bool:
         """Tell whether this user may see subjects of a site."""
@@ -47,23 +58,27 @@ def fold_user(events: Iterable[RecordedEvent]) -> User | None:
                         data.get("full_name") or data["username"], data["password_hash"])
         elif user is None:
             continue
-        elif event.type == "PasswordChanged":
+        elif event.type == "PasswordChanged":  # every other token of the account is revoked
             user.password_hash = data["password_hash"]
+            user.revoke_tokens(keep=data.get("kept_token_id"))
         elif event.type == "UserRoleChanged":
             user.role = data["role"]
         elif event.type == "UserSitesChanged":
             user.sites = tuple(data["sites"])
         elif event.type == "UserDeactivated":
             user.active = False
+            user.revoke_tokens()
         elif event.type == "UserReactivated":
             user.active = True
         elif event.type == "LoginFailed":
             user.recent_failures.append(event.recorded_at)
         elif event.type == "LoginSucceeded":
             user.recent_failures.clear()
-        elif event.type == "AccountLocked":
+            user.issued_tokens.add(data["token_id"])
+        elif event.type == "AccountLocked":  # a lock also revokes every token it holds
             user.locked_until = datetime.fromisoformat(data["until"])
             user.recent_failures.clear()
+            user.revoke_tokens()
         elif event.type == "LoggedOut":
             user.revoked_tokens.add(data["token_id"])
         if user is not None:

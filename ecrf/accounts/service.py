@@ -2,25 +2,58 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from ecrf.accounts.lockout import is_locked, record_failure
-from ecrf.accounts.model import ALL_SITES, ROLES, User, fold_user, user_stream
+from ecrf.accounts.lockout import (
+    is_locked,
+    load_unknown,
+    record_failure,
+    record_unknown_failure,
+    username_digest,
+)
+from ecrf.accounts.model import (
+    ALL_SITES,
+    RESERVED_USERNAMES,
+    ROLES,
+    User,
+    fold_user,
+    user_stream,
+)
 from ecrf.errors import Conflict, Invalid, Unauthenticated
+from ecrf.text import MAX_FULL_NAME, TextProblem, clean_text
 from events import ConcurrencyError, EventStore, NewEvent
 
 _hasher = PasswordHasher()
+_dummy_hash: str | None = None  # checked for a name that is no account: the same argon2 work
+USERNAME_PATTERN = r"[a-z0-9._-]{1,64}"
+REFUSED_LOGIN = ("invalid_credentials", "the username or password is wrong, or the account is "
+                 "locked or deactivated; an administrator can tell you which")
 
 
 def use_password_hasher(hasher: PasswordHasher) -> None:
     """Swap the argon2 parameters (the test suite uses argon2's cheapest profile)."""
-    global _hasher
-    _hasher = hasher
-_USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+    global _hasher, _dummy_hash
+    _hasher, _dummy_hash = hasher, None
+
+
+def _burn_a_password_check(password: str) -> None:
+    """Verify against a hash of no account, so a refused name costs what a known one does."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash("no account has this password")
+    with contextlib.suppress(VerificationError, InvalidHashError):
+        _hasher.verify(_dummy_hash, password)
+
+
+def valid_username(username: str) -> bool:
+    """Tell whether a string is a well-formed username (matched in full: no trailing newline)."""
+    return re.fullmatch(USERNAME_PATTERN, username) is not None
 
 
 def load_user(store: EventStore, username: str) -> User | None:
@@ -32,8 +65,14 @@ def create_user(store: EventStore, username: str, password: str, role: str,
                 sites: list[str], full_name: str | None = None) -> User:
     """Record a new account; refuses a taken username, an unknown role or a short password."""
     problems: dict[str, list[str]] = {}
-    if not username or not set(username) <= _USERNAME_CHARS or len(username) > 64:
+    if not valid_username(username):
         problems["username"] = ["use 1-64 lowercase letters, digits, '.', '_' or '-'"]
+    elif username in RESERVED_USERNAMES:
+        problems["username"] = [f"{username!r} is reserved for the application's own records"]
+    try:
+        full_name = clean_text(full_name or username, MAX_FULL_NAME)
+    except TextProblem as problem:
+        problems["full_name"] = [str(problem)]
     if role not in ROLES:
         problems["role"] = [f"must be one of {', '.join(ROLES)}"]
     if len(password) < 8:
@@ -44,7 +83,7 @@ def create_user(store: EventStore, username: str, password: str, role: str,
         raise Invalid("invalid_user", "the account cannot be created", problems)
     event = NewEvent("UserCreated", {
         "username": username, "role": role, "sites": sorted(set(sites)),
-        "full_name": full_name or username, "password_hash": _hasher.hash(password),
+        "full_name": full_name, "password_hash": _hasher.hash(password),
     })
     try:
         store.append(user_stream(username), [event], expected_version=0)
@@ -55,29 +94,42 @@ def create_user(store: EventStore, username: str, password: str, role: str,
     return user
 
 
-def authenticate(store: EventStore, username: str, password: str) -> User:
-    """Return the active account whose password matches, or refuse without saying which failed.
+def authenticate(store: EventStore, username: str, password: str, *, secret_key: str) -> User:
+    """Return the active, unlocked account whose password matches, or refuse with one 401.
 
-    Every attempt is recorded; the fifth failure within 15 minutes locks the account.
+    Unknown name, wrong password, locked or deactivated: the same answer, the same argon2 work.
+    Every failure is recorded (an unknown name only as a keyed digest); the fifth within 15
+    minutes locks the account, or the unknown name, for 15 minutes.
     """
-    user = load_user(store, username)
-    if user is not None and is_locked(user):
-        raise Unauthenticated("account_locked",
-                              "the account is locked after repeated failed logins; "
-                              "try again in 15 minutes")
-    if user is None or not user.active or not password_matches(user, password):
-        record_failure(store, user, username, "login")
-        raise Unauthenticated("invalid_credentials", "unknown user or wrong password")
+    user = load_user(store, username) if valid_username(username) else None
+    if user is None:
+        _burn_a_password_check(password)
+        name = load_unknown(store, username_digest(secret_key, username))
+        if not is_locked(name):
+            record_unknown_failure(store, name)
+        raise Unauthenticated(*REFUSED_LOGIN)
+    matches = password_matches(user, password)
+    if is_locked(user):
+        raise Unauthenticated(*REFUSED_LOGIN)
+    if not user.active or not matches:
+        record_failure(store, user, "login")
+        raise Unauthenticated(*REFUSED_LOGIN)
     return user
 
 
-def change_password(store: EventStore, user: User, new_password: str) -> None:
-    """Record a new password hash (the old one stays in the log, useless without the password)."""
+def change_password(store: EventStore, user: User, new_password: str,
+                    keep_token_id: str | None = None) -> None:
+    """Record a new password hash (the old one stays in the log, useless without the password).
+
+    Every token of the account is revoked except ``keep_token_id`` (the one that changed it).
+    """
     if len(new_password) < 8:
         raise Invalid("invalid_password", "the password is too short",
                       {"new_password": ["must be at least 8 characters"]})
-    event = NewEvent("PasswordChanged", {"username": user.username,
-                                         "password_hash": _hasher.hash(new_password)})
+    data = {"username": user.username, "password_hash": _hasher.hash(new_password)}
+    if keep_token_id:
+        data["kept_token_id"] = keep_token_id
+    event = NewEvent("PasswordChanged", data)
     store.append(user_stream(user.username), [event], expected_version=None)
 
 

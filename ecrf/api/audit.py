@@ -19,6 +19,7 @@ from ecrf.api.context import current_user, object_body, services
 from ecrf.commands.subjects import load_casebook
 from ecrf.errors import Conflict, Invalid
 from ecrf.evidence import fresh_checkpoint, witness_checkpoints
+from ecrf.exports.csv_cells import text_cell
 from ecrf.permissions import require
 from events import NewEvent, verify_chain
 from projections.audit_trail import COLUMNS, audit_rows
@@ -178,4 +179,6 @@ def _cell(value) -> str:
         return "true" if value else "false"
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):
+        return text_cell(value)
     return str(value)

@@ -12,6 +12,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
+from ecrf.api.context import is_whole_number, parse_moment
 from ecrf.errors import BadRequest, Invalid
 from ecrf.forms.registry import FORMS
 from ecrf.permissions import ROLES
@@ -75,24 +76,14 @@ def _one_of(args: MultiDict, name: str, allowed: tuple[str, ...]) -> None:
 
 def _moment(args: MultiDict, name: str) -> datetime | None:
     raw = args.get(name)
-    if not raw:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest("invalid_filter", f"{name} must be an ISO 8601 date-time",
-                         {name: ["e.g. 2026-03-01T00:00:00Z"]}) from None
-    if moment.tzinfo is None:
-        raise BadRequest("invalid_filter", f"{name} needs a UTC offset",
-                         {name: ["e.g. 2026-03-01T00:00:00Z"]})
-    return moment
+    return parse_moment(name, raw, "invalid_filter") if raw else None
 
 
 def _whole(args: MultiDict, name: str, default: int | None, minimum: int = 0) -> int | None:
     raw = args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or int(raw) < minimum:
+    if not is_whole_number(raw) or int(raw) < minimum:
         raise BadRequest("invalid_filter", f"{name} must be a whole number of at least {minimum}",
                          {name: [f"a whole number, at least {minimum}"]})
     return int(raw)

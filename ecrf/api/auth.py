@@ -2,16 +2,15 @@
 
 import uuid
 
-from flask import g
+from flask import current_app, g
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from ecrf.accounts.lockout import record_success
+from ecrf.accounts.lockout import check_current_password, record_success
 from ecrf.accounts.model import user_stream
-from ecrf.accounts.service import authenticate, change_password, password_matches
+from ecrf.accounts.service import authenticate, change_password
 from ecrf.api.context import current_user, services
 from ecrf.api.schemas import TokenRequestSchema, TokenSchema
-from ecrf.errors import Forbidden
 from events import NewEvent
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Authentication")
@@ -25,12 +24,15 @@ class PasswordChangeSchema(Schema):
 @blp.route("/token", methods=["POST"])
 @blp.arguments(TokenRequestSchema)
 @blp.response(200, TokenSchema)
-@blp.alt_response(401, description="unknown user, wrong password, or account locked")
+@blp.alt_response(401, description="refused: the same answer for an unknown user, a wrong "
+                  "password, a locked or a deactivated account")
+@blp.alt_response(429, description="too many failed attempts from this address; see Retry-After")
 @blp.doc(security=[])
 def issue_token(credentials: dict):
     """Issue a bearer token for a username and password (failures are recorded)."""
     store = services().store
-    user = authenticate(store, credentials["username"], credentials["password"])
+    user = authenticate(store, credentials["username"], credentials["password"],
+                        secret_key=current_app.config["SECRET_KEY"])
     token_id = uuid.uuid4().hex
     record_success(store, user, token_id)
     tokens = services().tokens
@@ -51,10 +53,11 @@ def logout():
 @blp.route("/password", methods=["POST"])
 @blp.arguments(PasswordChangeSchema)
 @blp.response(204)
+@blp.alt_response(403, description="the current password does not match (counts toward lockout)")
+@blp.alt_response(429, description="too many failed attempts from this address; see Retry-After")
 def password(body: dict):
-    """Change one's own password, re-entering the current one."""
+    """Change one's own password, re-entering the current one; a wrong one counts toward the
+    lockout, and the change revokes every other token of the account."""
     user = current_user()
-    if not password_matches(user, body["current_password"]):
-        raise Forbidden("password_refused", "the current password does not match",
-                        {"current_password": ["wrong password"]})
-    change_password(services().store, user, body["new_password"])
+    check_current_password(services().store, user, body["current_password"])
+    change_password(services().store, user, body["new_password"], keep_token_id=g.token_id)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app, g, request
 
+from ecrf.accounts.lockout import is_locked
 from ecrf.accounts.model import User
 from ecrf.accounts.service import Tokens, load_user
 from ecrf.errors import BadRequest, Invalid, Unauthenticated
@@ -45,19 +47,30 @@ def current_user() -> User:
     user = load_user(services().store, username)
     if user is None or not user.active:
         raise Unauthenticated("invalid_token", "the account of this token is not active")
-    if token_id in user.revoked_tokens:
-        raise Unauthenticated("token_revoked", "this token was logged out")
+    if is_locked(user):
+        raise Unauthenticated("account_locked", "the account of this token is locked")
+    if not user.token_valid(token_id):
+        raise Unauthenticated("token_revoked", "this token was revoked (logout, password "
+                              "change or lock): log in again")
     g.token_id = token_id
     g.user = user
     g.metadata_token = push_metadata(actor=user.username, role=user.role)
     return user
 
 
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
 def begin_request() -> None:
-    """Give every request an id and stamp it, with the client, on the events it appends."""
-    g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
-    g.base_metadata_token = push_metadata(
-        request_id=g.request_id, client=(request.user_agent.string or "unknown")[:200])
+    """Give every request an id and stamp it, with the client, on the events it appends.
+
+    A client's X-Request-Id is kept only when it matches ``[A-Za-z0-9._-]{1,64}`` (it goes into
+    the permanent log); otherwise a new one is made. The User-Agent is kept printable, 200
+    characters at most."""
+    offered = request.headers.get("X-Request-Id", "")
+    g.request_id = offered if REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+    client = "".join(c for c in request.user_agent.string if c.isprintable())[:200]
+    g.base_metadata_token = push_metadata(request_id=g.request_id, client=client or "unknown")
 
 
 def end_request(_error: BaseException | None = None) -> None:
@@ -68,8 +81,8 @@ def end_request(_error: BaseException | None = None) -> None:
 
 
 def json_body() -> Any:
-    """Return the parsed JSON body, or refuse with 400 when it is not JSON."""
-    body = request.get_json(silent=True)
+    """Return the parsed JSON body, or refuse with 400 when it is not (strict) JSON."""
+    body = request.get_json()  # ecrf.api.strict_json: duplicate keys, depth, UTF-8 refused
     if body is None:
         raise BadRequest("invalid_json", "the request body must be JSON")
     return body
@@ -94,6 +107,36 @@ def idempotency_key() -> str | None:
     return key
 
 
+WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")  # ASCII digits only: "²".isdigit() is True
+
+
+def parse_moment(name: str, raw: str, code: str = "invalid_moment") -> datetime:
+    """Parse a query parameter holding an ISO 8601 date-time with offset.
+
+    Malformed or without offset: 400 ``code``. A date-time beyond what UTC can represent (e.g.
+    ``9999-12-31T23:59:59-14:00``): 422 naming the parameter. The one parser of date-time query
+    parameters (as_of, replay/diff from and to, the audit filters).
+    """
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise BadRequest(code, f"{name} must be an ISO 8601 date-time with offset",
+                         {name: ["e.g. 2026-03-01T12:00:00Z"]})
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise Invalid("out_of_range", f"{name} is beyond the dates the server can represent",
+                      {name: ["give a date-time between years 1 and 9999 in UTC"]}) from None
+    return moment
+
+
+def is_whole_number(raw: str) -> bool:
+    """Tell whether a query parameter is a non-negative whole number of at most 18 digits."""
+    return WHOLE_NUMBER.fullmatch(raw) is not None
+
+
 def as_of_position() -> int | None:
     """Resolve ``?position=n`` or ``?as_of=<datetime with offset>`` to a log position."""
     position, as_of = request.args.get("position"), request.args.get("as_of")
@@ -101,19 +144,12 @@ def as_of_position() -> int | None:
         raise BadRequest("ambiguous_as_of", "give either as_of or position, not both",
                          {"as_of": ["not with position"]})
     if position is not None:
-        if not position.isdigit():
+        if not is_whole_number(position):
             raise BadRequest("invalid_position", "position must be a non-negative integer",
                              {"position": ["not a non-negative integer"]})
         return int(position)
     if as_of is not None:
-        try:
-            moment = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
-        except ValueError:
-            moment = None
-        if moment is None or moment.tzinfo is None:
-            raise BadRequest("invalid_as_of", "as_of must be an ISO 8601 date-time with offset",
-                             {"as_of": ["e.g. 2026-03-01T12:00:00Z"]})
-        return services().store.position_at(moment)
+        return services().store.position_at(parse_moment("as_of", as_of, "invalid_as_of"))
     return None
 
 

@@ -34,7 +34,9 @@ class EcrfApi(Api):
         fields = None
         if "messages" in data:  # webargs: {"json": {field: [messages]}}
             messages = data["messages"]
-            fields = {k: v for location in messages.values() for k, v in location.items()}
+            fields = {}
+            for location, found in messages.items():  # a location's messages, or a list
+                fields.update(found if isinstance(found, dict) else {location: found})
         code = {422: "validation_failed"}.get(error.code or 500, _snake(error.name))
         return jsonify(error_body(code, error.description or error.name, fields)), error.code
 

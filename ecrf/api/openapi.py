@@ -125,7 +125,8 @@ OPERATIONS: dict[str, Op] = {
     "auth.logout": Op("logout", errors=AUTH),
     "auth.password": Op("change_password", example={
         "current_password": "demo-password-1", "new_password": "a-longer-passphrase-2"},
-        errors=_errors(AUTH, BODY, {403: ("password_refused",)})),
+        errors=_errors(AUTH, BODY, {403: ("password_refused",),
+                                    429: ("too_many_requests",)})),
     "subjects.register": Op("register_subject", errors=_errors(AUTH, ROLE, WRITE, {
         409: ("subject_exists",), 403: ("site_not_assigned",)}), idempotent=True),
     "subjects.list_subjects": Op("list_subjects", d.SubjectList, (_query(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from flask import request
 from flask_smorest import Blueprint
 
-from ecrf.api.context import as_of_position, current_user, services
+from ecrf.api.context import as_of_position, current_user, parse_moment, services
 from ecrf.commands.subjects import load_casebook
 from ecrf.permissions import require
 from projections.casebook import Casebook
@@ -60,7 +60,7 @@ def subject_schedule(subject_id: str):
     trial = services().trial
     moment = datetime.now(UTC)
     if request.args.get("as_of"):
-        moment = datetime.fromisoformat(request.args["as_of"].replace("Z", "+00:00"))
+        moment = parse_moment("as_of", request.args["as_of"])
     elif position is not None:
         moment = book_moment(book) or moment
     w12 = efficacy(book, config=trial).get("response_at_w12")

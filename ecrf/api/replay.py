@@ -9,7 +9,13 @@ from flask import request
 from flask_smorest import Blueprint
 
 from ecrf.api.audit import record_view
-from ecrf.api.context import as_of_position, current_user, services
+from ecrf.api.context import (
+    as_of_position,
+    current_user,
+    is_whole_number,
+    parse_moment,
+    services,
+)
 from ecrf.api.projections import book_moment
 from ecrf.api.workflow import sdv_progress
 from ecrf.commands.subjects import load_casebook
@@ -44,15 +50,9 @@ def _moment(name: str) -> tuple[int, datetime | None]:
     raw = request.args.get(name)
     if raw is None:
         raise BadRequest("missing_parameter", f"give {name}", {name: ["required"]})
-    if raw.isdigit():
+    if is_whole_number(raw):
         return int(raw), None
-    try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise BadRequest("invalid_moment", f"{name} is a position or an ISO date-time with "
-                         "offset", {name: ["e.g. 2026-03-01T12:00:00Z or 42"]})
+    moment = parse_moment(name, raw)
     return services().store.position_at(moment), moment
 
 
@@ -64,7 +64,7 @@ def replay(subject_id: str):
     position = as_of_position()
     book = load_casebook(services().store, user, subject_id, up_to_position=position)
     raw = request.args.get("as_of")
-    moment = datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw else None
+    moment = parse_moment("as_of", raw) if raw else None
     record_view("replay", {"subject_id": subject_id, "position": position})
     return {"subject_id": subject_id, "as_of_position": book.position,
             **snapshot(book, moment)}

@@ -2,9 +2,13 @@
 
 from marshmallow import Schema, fields, validate
 
+from ecrf.forms.fields import FullMatch
+from ecrf.text import MAX_REASON
+
 
 class TokenRequestSchema(Schema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    username = fields.String(required=True, validate=FullMatch(
+        r"^[a-z0-9._-]{1,64}$", error="use 1-64 lowercase letters, digits, '.', '_' or '-'"))
     password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
 
 
@@ -36,11 +40,11 @@ class CheckpointSchema(Schema):
 
 class CorrectionSchema(Schema):
     changes = fields.Dict(required=True, metadata={"description": "field -> new value"})
-    reason = fields.String(required=True)
+    reason = fields.String(required=True, validate=validate.Length(max=MAX_REASON))
 
 
 class VoidSchema(Schema):
-    reason = fields.String(required=True)
+    reason = fields.String(required=True, validate=validate.Length(max=MAX_REASON))
 
 
 class ErrorBodySchema(Schema):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from flask import request
 from flask_smorest import Blueprint
 
+from ecrf.accounts.visibility import is_security_stream, shows_account
 from ecrf.api.context import current_user, object_body, services
 from ecrf.api.schemas import OutcomeSchema
 from ecrf.commands import locks, workflow
@@ -90,7 +91,7 @@ def _filters() -> tuple[str | None, timedelta | None]:
         raise BadRequest("invalid_state", "unknown query state",
                          {"state": [f"one of {', '.join(QUERY_STATES)}"]})
     days = request.args.get("older_than_days")
-    if days is not None and not days.isdigit():
+    if days is not None and not (days.isascii() and days.isdigit() and len(days) <= 6):
         raise BadRequest("invalid_age", "older_than_days must be a whole number",
                          {"older_than_days": ["not a whole number"]})
     return state, timedelta(days=int(days)) if days is not None else None
@@ -194,12 +195,17 @@ def unlock_trial():
 
 @blp.route("/security/events", methods=["GET"])
 def security_events():
-    """Account and login events (auditor, data manager); password hashes never shown."""
+    """Account and login events (auditor, data manager); password hashes never shown.
+
+    A data manager limited to some sites sees only the accounts assigned to one of them (not
+    trial-wide accounts, nor failures for names that are no account)."""
     store, user = _ctx()
     require(user.role, "security.read")
-    rows = []
+    rows, shown = [], {}
     for event in store.iter_all():
-        if event.stream_id.startswith("user:") or event.stream_id == "security":
+        if is_security_stream(event.stream_id) and event.stream_id not in shown:
+            shown[event.stream_id] = shows_account(store, user, event.stream_id)
+        if shown.get(event.stream_id):
             data = {k: v for k, v in event.data.items() if k != "password_hash"}
             rows.append({"position": event.position, "stream_id": event.stream_id,
                          "type": event.type, "data": data, "metadata": event.metadata,

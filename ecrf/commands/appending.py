@@ -11,6 +11,7 @@ from typing import Any
 from ecrf.accounts.model import User
 from ecrf.commands.outcome import Outcome, replayed_outcome, write_receipt
 from ecrf.errors import Conflict, Invalid
+from ecrf.text import MAX_REASON, TextProblem, clean_text
 from events import ConcurrencyError, EventStore, IdempotencyKeyReused, NewEvent, RecordedEvent
 
 
@@ -19,7 +20,11 @@ def required_reason(reason: Any) -> str:
     if not isinstance(reason, str) or not reason.strip():
         raise Invalid("reason_required", "a reason is required",
                       {"reason": ["give a non-blank reason"]})
-    return reason.strip()
+    try:
+        return clean_text(reason.strip(), MAX_REASON)
+    except TextProblem as problem:
+        raise Invalid("validation_failed", "the reason cannot be recorded",
+                      {"reason": [f"The reason {problem}."]}) from None
 
 
 RETRIES = 10  # races on one casebook are short; each retry backs off a little more

@@ -15,6 +15,7 @@ from ecrf.commands.outcome import Outcome
 from ecrf.commands.subjects import load_casebook
 from ecrf.errors import Conflict, Forbidden, Invalid, NotFound
 from ecrf.permissions import require, require_for_form
+from ecrf.text import MAX_WORKFLOW_TEXT, TextProblem, clean_text
 from events import EventStore, NewEvent
 from projections.casebook import Casebook
 from projections.trial_config import DEFAULT_TRIAL, TrialConfig
@@ -26,10 +27,11 @@ MEANINGS = ("authorship", "review", "approval")
 def _text(value: Any, name: str = "text") -> str:
     if not isinstance(value, str) or not value.strip():
         raise Invalid("validation_failed", f"{name} is required", {name: ["give a non-blank text"]})
-    if len(value) > 4000:
-        raise Invalid("validation_failed", f"{name} is too long",
-                      {name: ["at most 4000 characters"]})
-    return value.strip()
+    try:
+        return clean_text(value.strip(), MAX_WORKFLOW_TEXT)
+    except TextProblem as problem:
+        raise Invalid("validation_failed", f"{name} cannot be recorded",
+                      {name: [f"The text {problem}."]}) from None
 
 
 def _query(book: Casebook, query_id: str) -> Query:

@@ -14,7 +14,8 @@ Layout (docs/exports.md):
   less the workflow steps.
 - ``README.txt``: what each file holds, the log position the data stand at and the export time.
 
-Cells are written as stored in the events' JSON: dates ISO (``2026-01-05``), date-times ISO as
+Cells are written as stored in the events' JSON (a text that could start a spreadsheet formula
+gets a leading ``'``, ``ecrf.exports.csv_cells``): dates ISO (``2026-01-05``), date-times ISO as
 entered, offset included (``2026-10-03T01:30:00+02:00``), booleans ``true``/``false``, numbers
 as JSON numbers, null as an empty cell, lists and objects (``prior_therapies``, ``sites``,
 ``answers``) as compact JSON text in one cell.
@@ -35,6 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ecrf.accounts.model import User
+from ecrf.exports.csv_cells import text_cell
 from ecrf.exports.csv_dictionary import extra_files, readme_lines
 from ecrf.forms.describe import describe_form
 from ecrf.forms.registry import FORMS, FormDef
@@ -162,7 +164,7 @@ def cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return value
+        return text_cell(value)
     if isinstance(value, int | float):
         return json.dumps(value)
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))

@@ -50,9 +50,11 @@ def describe_field(name: str, field: fields.Field) -> dict[str, Any]:
         "choices": _choices(field),
         "pattern": _pattern(field),
         "default": field.metadata.get("default"),
+        "max_length": _max_length(field),
     }
     if isinstance(field, fields.List):
         described["items"] = field_type(field.inner)
+        described["item_max_length"] = _max_length(field.inner)
         described["choices"] = _choices(field.inner)
         if isinstance(field.inner, fields.Nested):
             described["fields"] = describe_schema(field.inner.schema)
@@ -92,6 +94,12 @@ def _validator(field: fields.Field | None, kind: type[Any]) -> Any:
 def _choices(field: fields.Field | None) -> list[Any] | None:
     one_of = _validator(field, validate.OneOf)
     return list(one_of.choices) if one_of else None
+
+
+def _max_length(field: fields.Field) -> int | None:
+    """The most characters of a text (or items of a list), from its Length validator."""
+    length = _validator(field, validate.Length)
+    return length.max if length else None
 
 
 def _pattern(field: fields.Field) -> str | None:

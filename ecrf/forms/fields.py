@@ -14,12 +14,14 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from ecrf.text import MAX_LONG_TEXT, MAX_SHORT_TEXT, TextProblem, clean_text
 from projections.rules import eligibility as eligibility_rules
 
 UTC = dt.UTC
 #: How to write a date and a date-time, in the words of every message that refuses one.
 DATE_HINT = "use YYYY-MM-DD, e.g. 2026-11-04"
 DATETIME_HINT = "use an ISO 8601 date-time with its offset, e.g. 2026-11-04T08:30:00+01:00"
+LONG_TEXT = MAX_LONG_TEXT  # comments, details: f.string(..., max_length=f.LONG_TEXT)
 
 
 # --- conditions -----------------------------------------------------------------------------
@@ -168,6 +170,33 @@ class JsonBoolean(fields.Boolean):
         return value
 
 
+class FreeText(fields.String):
+    """A text as a person typed it, stored in NFC; control characters other than tab and
+    newline, and bidi overrides, are refused (ecrf.text)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return clean_text(text)  # the maximum length is the Length validator's
+        except TextProblem as problem:
+            raise ValidationError(f"The text {problem}.") from None
+
+
+class FullMatch(validate.Regexp):
+    """A pattern the whole value must match: ``re.match`` with ``$`` lets ``"ITP-002\n"``
+    through, and a look-alike second subject with it."""
+
+    def __call__(self, value: Any) -> Any:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+def text_length(max_length: int) -> validate.Length:
+    """The documented maximum of a free text (OpenAPI maxLength, ``max_length`` in /forms)."""
+    return validate.Length(max=max_length, error="Must be at most {max} characters.")
+
+
 class NotBlank(validate.Validator):
     """Refuse an empty or whitespace-only string for a required text."""
 
@@ -215,15 +244,18 @@ def string(
     required: bool = False,
     pattern: str | None = None,
     required_when: When | None = None,
-) -> fields.String:
-    """A free text; a required one must not be blank."""
+    max_length: int = MAX_SHORT_TEXT,
+) -> FreeText:
+    """A free text of at most ``max_length`` characters; a required one must not be blank;
+    a ``pattern`` must match the whole value."""
     validators: list[validate.Validator] = [NotBlank()] if required else []
+    validators.append(text_length(max_length))
     if pattern is not None:
-        validators.append(validate.Regexp(pattern, error="Must match {regex}."))
+        validators.append(FullMatch(pattern, error="Must match {regex}."))
     kwargs = _kwargs(
         description, required=required, required_when=required_when, validators=validators
     )
-    return fields.String(**kwargs)
+    return FreeText(**kwargs)
 
 
 def enum(
@@ -258,9 +290,13 @@ def enum_list(
     )
 
 
-def string_list(description: str, *, required: bool = False) -> fields.List:
-    """A list of free texts (e.g. bleeding sites)."""
-    return fields.List(fields.String(), **_kwargs(description, required=required))
+def string_list(description: str, *, required: bool = False, max_items: int = 50,
+                max_length: int = MAX_SHORT_TEXT) -> fields.List:
+    """A list of at most ``max_items`` free texts (e.g. bleeding sites)."""
+    kwargs = _kwargs(description, required=required,
+                     validators=[validate.Length(max=max_items,
+                                                 error="Give at most {max} items.")])
+    return fields.List(FreeText(validate=text_length(max_length)), **kwargs)
 
 
 def boolean(
@@ -372,7 +408,7 @@ def coded_object(
 
 def visit_code() -> fields.String:
     """The visit code a submission belongs to; the schedule check is the command layer's."""
-    return string("visit code from the schedule, or UNSCHEDULED", required=True)
+    return string("visit code from the schedule, or UNSCHEDULED", required=True, max_length=40)
 
 
 # --- the base schema and cross-field helpers ------------------------------------------------

@@ -130,7 +130,7 @@ class RescueTherapySchema(FormSchema):
     category = f.enum(RESCUE_CATEGORIES, "rescue category", required=True)
     start_date = f.date("start date", required=True)
     end_date = f.date("end date")
-    reason = f.string("reason")
+    reason = f.string("reason", max_length=f.LONG_TEXT)
 
     @validates_schema(skip_on_field_errors=False)
     def end_not_before_start(self, data: Mapping[str, Any], **kwargs: Any) -> None:
@@ -228,7 +228,8 @@ class VisitSchema(FormSchema):
     visit = f.visit_code()
     visit_date = f.date("date of the visit", required_when=when_not_true("missed"))
     missed = f.boolean("the visit was missed")
-    reason = f.string("why the visit was missed", required_when=when_true("missed"))
+    reason = f.string("why the visit was missed", required_when=when_true("missed"),
+                      max_length=f.LONG_TEXT)
 
 
 class EndOfStudySchema(FormSchema):
@@ -236,4 +237,4 @@ class EndOfStudySchema(FormSchema):
 
     ended_on = f.date("date of end of study", required=True)
     reason = f.enum(END_REASONS, "reason for end of study", required=True)
-    details = f.string("details")
+    details = f.string("details", max_length=f.LONG_TEXT)

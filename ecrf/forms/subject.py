@@ -39,7 +39,7 @@ class RegistrationSchema(FormSchema):
     subject_id = f.string(
         "subject identifier, unique in the trial", required=True, pattern=r"^[A-Z0-9-]{3,20}$"
     )
-    site_id = f.string("site identifier", required=True)
+    site_id = f.string("site identifier", required=True, pattern=r"^[A-Z0-9-]{1,20}$")
     sex = f.enum(("F", "M"), "sex", required=True)
     birth_date = f.date("date of birth", required=True)
     consent_date = f.date("date of informed consent", required=True)

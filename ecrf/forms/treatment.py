@@ -18,7 +18,7 @@ class LeukapheresisSchema(FormSchema):
     visit = f.visit_code()
     procedure_date = f.date("date of leukapheresis", required=True)
     blood_volume_processed_l = f.measure("L", 0, 50, description="blood volume processed")
-    complications = f.string("complications")
+    complications = f.string("complications", max_length=f.LONG_TEXT)
 
 
 class LymphodepletionSchema(FormSchema):

@@ -1,0 +1,39 @@
+"""Throttle password guessing per client address: 429 with Retry-After after 20 failures a
+minute on ``POST /auth/token`` and ``POST /auth/password`` (NIST SP 800-63B 5.2.2).
+
+Only failed attempts count (a 401 or 403 answer), so a client that logs in correctly is never
+slowed. The client address is the one the WSGI server gives (``request.remote_addr``); behind
+reverse proxies, set ``TRUSTED_PROXIES`` (``ECRF_TRUSTED_PROXIES``) to how many of them add
+``X-Forwarded-For``, and werkzeug's ProxyFix takes the address from that header. Counts are kept
+in memory per process (flask-limiter's ``memory://``; ``RATELIMIT_STORAGE_URI`` for another
+store); ``RATELIMIT_ENABLED = False`` switches the throttle off.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+FAILED_ATTEMPTS_LIMIT = "20 per minute"
+THROTTLED_ENDPOINTS = ("auth.issue_token", "auth.password")
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code in (401, 403)
+
+
+def init_app(app: Flask) -> Limiter:
+    """Wrap the password endpoints of this app in a limiter of its own (its own counts)."""
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
+    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter = Limiter(get_remote_address, app=app, default_limits=[])
+    rule = limiter.limit(FAILED_ATTEMPTS_LIMIT, deduct_when=_failed)
+    for endpoint in THROTTLED_ENDPOINTS:
+        app.view_functions[endpoint] = rule(app.view_functions[endpoint])
+    app.extensions["ecrf_throttle"] = limiter  # the limits refer to it only weakly
+    return limiter
