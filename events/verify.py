@@ -106,7 +106,13 @@ def verify_chain(engine: Engine, *, batch: int = 5000,
                 rows = conn.execute(sa.select(*columns).where(T.c.position > after)
                                     .order_by(T.c.position).limit(batch)).all()
                 for row in rows:
-                    walk.check(row)
+                    try:
+                        walk.check(row)
+                    except _Broken:
+                        raise
+                    except Exception as error:  # whatever a tampered row holds: a failure
+                        raise _Broken(walk.expected, "the stored row cannot be checked "
+                                      f"({type(error).__name__}: {error})") from None
                 if progress:
                     progress(len(rows))
                 if len(rows) < batch:
