@@ -91,7 +91,7 @@ main.add_command(keys)
 @click.option("--threads", default=8, show_default=True, type=int)
 def serve(host: str, port: int, threads: int) -> None:
     """Serve the API with waitress (a production WSGI server)."""
-    from waitress import serve as waitress_serve
+    from waitress.server import create_server
 
     app = create_app()
     services = app.extensions["ecrf"]
@@ -103,11 +103,29 @@ def serve(host: str, port: int, threads: int) -> None:
                      name="projections").start()
     threading.Thread(target=run_witness_forever, args=(app, stop), daemon=True,
                      name="witness").start()
+    try:
+        _probe(host, port)  # waitress leaks its socket when the bind fails: try ours first
+        server = create_server(app, host=host, port=port, threads=threads, ident="ecrf")
+    except OSError as error:  # e.g. the port is taken: one line, not a traceback
+        stop.set()
+        click.echo(f"error: cannot serve on {host}:{port}: {error.strerror or error}; "
+                   "choose another with --port", err=True)
+        sys.exit(2)
     click.echo(f"eCRF API on http://{host}:{port}/api/v1 (OpenAPI UI: /api/v1/docs)")
     try:
-        waitress_serve(app, host=host, port=port, threads=threads, ident="ecrf")
+        server.run()
     finally:
         stop.set()
+
+
+def _probe(host: str, port: int) -> None:
+    """Bind the address once and let it go: raises OSError when it cannot be served."""
+    import socket
+
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(address)
 
 
 @main.group()

@@ -76,15 +76,23 @@ def read_checkpoints(path: str | Path) -> Iterator[tuple[str, Any]]:
     except ValueError:
         whole = None
     if isinstance(whole, dict):
-        yield f"{path}", whole
+        yield f"{path}", _receipt_of(whole)
         return
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            yield f"{path} line {number}", json.loads(line)
+            yield f"{path} line {number}", _receipt_of(json.loads(line))
         except ValueError:
             yield f"{path} line {number}", None
+
+
+def _receipt_of(value: Any) -> Any:
+    """A whole write response kept as it came holds its checkpoint under ``receipt``."""
+    if isinstance(value, dict) and "signature" not in value and isinstance(
+            value.get("receipt"), dict):
+        return value["receipt"]
+    return value
 
 
 class WitnessFile:

@@ -33,7 +33,8 @@ _hasher = PasswordHasher()
 _dummy_hash: str | None = None  # checked for a name that is no account: the same argon2 work
 USERNAME_PATTERN = r"[a-z0-9._-]{1,64}"
 REFUSED_LOGIN = ("invalid_credentials", "the username or password is wrong, or the account is "
-                 "locked or deactivated; an administrator can tell you which")
+                 "locked (for 15 minutes after 5 failed attempts) or deactivated; an "
+                 "administrator can tell you which from the security log")
 
 
 def use_password_hasher(hasher: PasswordHasher) -> None:

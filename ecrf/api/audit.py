@@ -41,7 +41,7 @@ MAX_CHECKPOINTS = 1000
 def verify():
     """Re-check the whole log (positions, stream versions, time order, hashes, event
     signatures, casebook signatures' covers_hash, the witness file's checkpoints); report the
-    head and the first failure, if any. POST ``{"checkpoints": [...]}`` to check kept
+    head and the first failure, if any. POST `{"checkpoints": [...]}` to check kept
     receipts too."""
     require(current_user().role, "audit.verify")
     store = services().store
@@ -103,8 +103,8 @@ def subject_trail(subject_id: str):
 @blp.route("/audit", methods=["GET"])
 def trial_trail():
     """The trial's audit trail with filters (subject, user, role, type, from, to): the whole
-    trail, streamed, unless ``limit`` asks for a page (then ``Link: rel="next"`` and
-    ``next_after`` name the next one; ``after`` is a position). ``?format=csv`` for CSV."""
+    trail, streamed, unless `limit` asks for a page (then `Link: rel="next"` and
+    `next_after` name the next one; `after` is a position). `?format=csv` for CSV."""
     user = current_user()
     require(user.role, "audit.read")
     filters = parse_audit_filters(request.args)

@@ -320,7 +320,7 @@ class ChainReport(Schema):
     head_hash = _s("its hash")
     first_broken_position = _i("where the first check failed", allow_none=True)
     problem = _s("what failed", allow_none=True)
-    signatures_checked = _i("event signatures checked")
+    signatures_checked = _b("event signatures were checked (a public key was given)")
     trusted_key_ids = fields.List(fields.String(), metadata={
         "description": "key_ids of the public keys the signatures were checked against"})
     checkpoints_checked = _i("checkpoints checked (witness file and posted receipts)")

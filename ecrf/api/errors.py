@@ -38,7 +38,9 @@ class EcrfApi(Api):
             for location, found in messages.items():  # a location's messages, or a list
                 fields.update(found if isinstance(found, dict) else {location: found})
         code = {422: "validation_failed"}.get(error.code or 500, _snake(error.name))
-        return jsonify(error_body(code, error.description or error.name, fields)), error.code
+        message = ("the request has invalid or missing fields: see fields" if fields
+                   else error.description or error.name)
+        return jsonify(error_body(code, message, fields)), error.code
 
 
 def register(app: Flask) -> None:

@@ -58,7 +58,7 @@ def _moment(name: str) -> tuple[int, datetime | None]:
 
 @blp.route("/<subject_id>/replay", methods=["GET"])
 def replay(subject_id: str):
-    """The whole casebook with every projection as it was at ``?as_of=`` or ``?position=``."""
+    """The whole casebook with every projection as it was at `?as_of=` or `?position=`."""
     user = current_user()
     require(user.role, "subject.read")
     position = as_of_position()
@@ -72,7 +72,7 @@ def replay(subject_id: str):
 
 @blp.route("/<subject_id>/diff", methods=["GET"])
 def diff(subject_id: str):
-    """What changed between ``?from=`` and ``?to=`` (positions or date-times), field by field,
+    """What changed between `?from=` and `?to=` (positions or date-times), field by field,
     with the derived changes (eligibility status, best response ...)."""
     user = current_user()
     require(user.role, "subject.read")

@@ -1,6 +1,6 @@
 """Request and response schemas of the API's own (non-form) payloads, for parsing and OpenAPI."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, post_dump, validate
 
 from ecrf.forms.fields import FullMatch
 from ecrf.text import MAX_REASON
@@ -18,14 +18,39 @@ class TokenSchema(Schema):
     expires_in = fields.Integer()
 
 
+class AutomaticQuerySchema(Schema):
+    query_id = fields.String(metadata={"description": "the query opened"})
+    entry_id = fields.String(metadata={"description": "the entry it is about"})
+    field = fields.String(allow_none=True, metadata={"description": "the field it is about"})
+    check = fields.String(metadata={"description": "the edit check that opened it"})
+    text = fields.String(metadata={"description": "the question to the site"})
+
+
 class OutcomeSchema(Schema):
-    subject_id = fields.String()
-    entry_id = fields.String(allow_none=True)
-    position = fields.Integer()
-    stream_version = fields.Integer()
+    """The answer of a write: only the keys that name what it created are present."""
+
+    subject_id = fields.String(metadata={"description": "the subject written to"})
+    entry_id = fields.String(metadata={
+        "description": "the entry created, corrected, voided or verified (entry writes only)"})
+    query_id = fields.String(metadata={"description": "the query opened, answered, closed, "
+                                                      "re-opened or cancelled (query steps)"})
+    position = fields.Integer(metadata={
+        "description": "log position of the write's first event (a moment of the log: give it "
+                       "as ?position= to see the record as it stood)"})
+    stream_version = fields.Integer(metadata={
+        "description": "the casebook's version after the write (send it as If-Match)"})
+    derived = fields.Dict(metadata={
+        "description": "entry writes: what the server derived and stored with the entry (BSA, "
+                       "dose per m2, flags such as outside_visit_window)"})
+    automatic_queries = fields.List(fields.Nested(AutomaticQuerySchema), metadata={
+        "description": "entry writes: the queries the edit checks opened because of it"})
     receipt = fields.Nested(lambda: CheckpointSchema(), allow_none=True, metadata={
         "description": "signed checkpoint of the log head right after this write; keep it "
                        "to prove later that the write is still there, unaltered"})
+
+    @post_dump
+    def _only_what_applies(self, data: dict, **kwargs) -> dict:
+        return {k: v for k, v in data.items() if v is not None}
 
 
 class CheckpointSchema(Schema):

@@ -119,6 +119,10 @@ def check_body() -> None:
     limit = current_app.config.get("MAX_CONTENT_LENGTH") or MAX_BODY_BYTES
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge("body_too_large", f"the body is larger than {limit} bytes")
+    if not request.is_json and request.method in ("POST", "PUT", "PATCH") and (
+            request.content_length or request.headers.get("Transfer-Encoding")):
+        # a form-encoded or text body would reach the views as "missing fields": say why
+        raise InvalidJson("send the body as JSON with 'Content-Type: application/json'")
     if request.is_json:
         raw = request.get_data(cache=True)
         if len(raw) > limit:  # a chunked body carries no Content-Length

@@ -35,7 +35,7 @@ SUBJECT_STATUSES = ("screening", "enrolled", "infused", "in_follow_up", "ended")
 
 @blp.route("", methods=["GET"])
 def list_subjects():
-    """List the subjects of the caller's sites with their status (``?status=`` to filter)."""
+    """List the subjects of the caller's sites with their status (`?status=` to filter)."""
     user = current_user()
     require(user.role, "subject.list")
     status = request.args.get("status")

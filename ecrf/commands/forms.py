@@ -80,8 +80,7 @@ def submit_form(store: EventStore, user: User, subject_id: str, form: str,
     event = _entry_event(FORMS[form].event_type, form, values, derived)
     outcome = append_as(store, user, subject_id, [event], expected_version=book.version,
                         idempotency_key=idempotency_key, fingerprint=fingerprint)
-    run_edit_checks(store, book, outcome, config)
-    return outcome
+    return run_edit_checks(store, book, outcome, config)
 
 
 @retry_unpinned
@@ -100,8 +99,7 @@ def correct_entry(store: EventStore, user: User, subject_id: str, entry_id: str,
     event = correction_event(book, entry_id, changes, reason, config)
     outcome = append_as(store, user, subject_id, [event], expected_version=book.version,
                         idempotency_key=idempotency_key, fingerprint=fingerprint)
-    run_edit_checks(store, book, outcome, config)
-    return outcome
+    return run_edit_checks(store, book, outcome, config)
 
 
 def correction_event(book: Casebook, entry_id: str, changes: Any, reason: Any,
@@ -159,8 +157,7 @@ def void_entry(store: EventStore, user: User, subject_id: str, entry_id: str, re
                                      "reason": reason}, {"reason": reason})
     outcome = append_as(store, user, subject_id, [event], expected_version=book.version,
                         idempotency_key=idempotency_key, fingerprint=fingerprint)
-    run_edit_checks(store, book, outcome, config)
-    return outcome
+    return run_edit_checks(store, book, outcome, config)
 
 
 # -- checks -------------------------------------------------------------------------------

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from ecrf.accounts.lockout import check_password_for_signature
 from ecrf.accounts.model import User
 from ecrf.commands.appending import append_as
+from ecrf.commands.edit_checks import run_edit_checks
 from ecrf.commands.forms import correction_event
 from ecrf.commands.locks import guard_writable
 from ecrf.commands.outcome import Outcome
@@ -62,10 +64,8 @@ def open_query(store: EventStore, user: User, subject_id: str, entry_id: Any, fi
         raise Invalid("validation_failed", "the query must name a field of the entry",
                       {"field": [f"not a field of this {entry.form} entry"]})
     query_id = uuid.uuid4().hex
-    outcome = _append(store, user, book, [NewEvent("QueryOpened", {
+    return _append(store, user, book, [NewEvent("QueryOpened", {
         "query_id": query_id, "entry_id": entry_id, "field": field, "text": text})])
-    return Outcome(outcome.subject_id, query_id, outcome.position, outcome.stream_version,
-                   receipt=outcome.receipt)
 
 
 def answer_query(store: EventStore, user: User, subject_id: str, query_id: str, text: Any,
@@ -85,9 +85,9 @@ def answer_query(store: EventStore, user: User, subject_id: str, query_id: str, 
         require_for_form(user.role, entry.form if entry else "", "entry.correct")
         events.append(correction_event(book, query.entry_id, changes, reason or text, config))
     events.append(NewEvent("QueryAnswered", {"query_id": query_id, "text": text}))
-    outcome = _append(store, user, book, events)
-    return Outcome(outcome.subject_id, query_id, outcome.position, outcome.stream_version,
-                   receipt=outcome.receipt)
+    outcome = replace(_append(store, user, book, events), query_id=query_id)
+    # an answer that corrects the entry is an entry write: its edit checks run as for any
+    return run_edit_checks(store, book, outcome, config) if changes is not None else outcome
 
 
 def _opener_or_data_manager(user: User, query: Query) -> None:
@@ -128,9 +128,7 @@ def _transition(store: EventStore, user: User, subject_id: str, query_id: str, e
     data = {"query_id": query_id}
     if text is not None:
         data["text"] = _text(text)
-    outcome = _append(store, user, book, [NewEvent(event_type, data)])
-    return Outcome(outcome.subject_id, query_id, outcome.position, outcome.stream_version,
-                   receipt=outcome.receipt)
+    return _append(store, user, book, [NewEvent(event_type, data)])
 
 
 def verify_entry(store: EventStore, user: User, subject_id: str, entry_id: str) -> Outcome:

@@ -98,7 +98,7 @@ class UtcDateTime(fields.AwareDateTime):
     default_error_messages = {
         "out_of_range": "Not a representable date-time in UTC.",
         "invalid": f"Not a valid date-time: {DATETIME_HINT}.",
-        "invalid_awareness": f"The date-time has no offset: {DATETIME_HINT}.",
+        "invalid_awareness": f"A date-time needs a time and its offset: {DATETIME_HINT}.",
         "format": f"Not a valid date-time: {DATETIME_HINT}.",
         "future": "Must not be in the future: {input} is later than now plus 24 hours "
                   "({latest}).",
@@ -243,15 +243,17 @@ def string(
     *,
     required: bool = False,
     pattern: str | None = None,
+    pattern_hint: str | None = None,
     required_when: When | None = None,
     max_length: int = MAX_SHORT_TEXT,
 ) -> FreeText:
     """A free text of at most ``max_length`` characters; a required one must not be blank;
-    a ``pattern`` must match the whole value."""
+    a ``pattern`` must match the whole value (``pattern_hint`` says how, in words)."""
     validators: list[validate.Validator] = [NotBlank()] if required else []
     validators.append(text_length(max_length))
     if pattern is not None:
-        validators.append(FullMatch(pattern, error="Must match {regex}."))
+        validators.append(FullMatch(pattern, error=f"Not valid: {pattern_hint}." if pattern_hint
+                                    else "Must match {regex}."))
     kwargs = _kwargs(
         description, required=required, required_when=required_when, validators=validators
     )

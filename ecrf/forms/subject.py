@@ -37,9 +37,11 @@ class RegistrationSchema(FormSchema):
     """Registers a subject (opens the subject's stream); carries no visit."""
 
     subject_id = f.string(
-        "subject identifier, unique in the trial", required=True, pattern=r"^[A-Z0-9-]{3,20}$"
+        "subject identifier, unique in the trial", required=True, pattern=r"^[A-Z0-9-]{3,20}$",
+        pattern_hint="use 3 to 20 capital letters, digits or '-', e.g. ITP-101"
     )
-    site_id = f.string("site identifier", required=True, pattern=r"^[A-Z0-9-]{1,20}$")
+    site_id = f.string("site identifier", required=True, pattern=r"^[A-Z0-9-]{1,20}$",
+                       pattern_hint="use 1 to 20 capital letters, digits or '-', e.g. SITE-01")
     sex = f.enum(("F", "M"), "sex", required=True)
     birth_date = f.date("date of birth", required=True)
     consent_date = f.date("date of informed consent", required=True)

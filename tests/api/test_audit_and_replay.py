@@ -29,7 +29,7 @@ def history(store, as_user):
     query = monitor.post("/subjects/ITP-001/queries", {
         "entry_id": counts[14], "field": "platelets", "text": "please confirm"}).json
     monitor.post(f"/subjects/ITP-001/entries/{counts[21]}/verify")
-    as_user("staff").post(f"/subjects/ITP-001/queries/{query['entry_id']}/answer",
+    as_user("staff").post(f"/subjects/ITP-001/queries/{query['query_id']}/answer",
                           {"text": "confirmed as per source"})
     as_user("investigator").post("/subjects/ITP-001/signatures",
                                  {"password": PASSWORD, "meaning": "review"})

@@ -28,11 +28,11 @@ def test_a_monitors_day(as_user, store):
     assert history[0]["type"] == "SubjectRegistered"
     query = monitor.post("/subjects/ITP-001/queries", {
         "entry_id": ids["count"], "field": "platelets", "text": "Source says 44"}).json
-    staff.post(f"/subjects/ITP-001/queries/{query['entry_id']}/answer",
+    staff.post(f"/subjects/ITP-001/queries/{query['query_id']}/answer",
                {"text": "corrected", "changes": {"platelets": 44}})
     answered = monitor.get("/queries?state=answered").json["queries"]
-    assert [q["query_id"] for q in answered] == [query["entry_id"]]
-    assert monitor.post(f"/subjects/ITP-001/queries/{query['entry_id']}/close",
+    assert [q["query_id"] for q in answered] == [query["query_id"]]
+    assert monitor.post(f"/subjects/ITP-001/queries/{query['query_id']}/close",
                         {}).status_code == 201
     for entry in monitor.get("/subjects/ITP-001").json["entries"]:
         if not entry["voided"]:

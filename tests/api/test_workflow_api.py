@@ -26,7 +26,7 @@ def test_query_life_cycle_open_answer_with_correction_close_reopen(
                           {"entry_id": entry, "field": "platelets",
                            "text": "Source says 24, not 42?"})
     assert opened.status_code == 201
-    query_id = opened.json["entry_id"]
+    query_id = opened.json["query_id"]
     assert queries(staff, subject, state="open")[0]["query_id"] == query_id
 
     answered = staff.post(f"/subjects/{subject}/queries/{query_id}/answer",
@@ -53,7 +53,7 @@ def test_only_the_opener_or_a_data_manager_may_close_a_query(as_user, subject, e
     monitor, dm = as_user("monitor"), as_user("dm")
     query_id = dm.post(f"/subjects/{subject}/queries",
                        {"entry_id": entry, "field": "platelets", "text": "Check"}).json[
-        "entry_id"]
+        "query_id"]
     before = store.count()
     refused = monitor.post(f"/subjects/{subject}/queries/{query_id}/close", {})
     assert refused.status_code == 403
@@ -165,7 +165,7 @@ def test_a_locked_casebook_refuses_data_but_shows_the_lock_and_unlocks_with_a_re
         as_user, staff, subject, entry, store):
     dm = as_user("dm")
     query_id = dm.post(f"/subjects/{subject}/queries",
-                       {"entry_id": entry, "field": "platelets", "text": "?"}).json["entry_id"]
+                       {"entry_id": entry, "field": "platelets", "text": "?"}).json["query_id"]
     assert dm.post(f"/subjects/{subject}/lock", {"reason": "interim analysis"}).status_code == 201
     before = store.count()
     for path, body in [(f"/subjects/{subject}/forms/platelet_count", platelet_count()),

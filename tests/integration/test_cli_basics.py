@@ -104,3 +104,17 @@ def test_export_events_refuses_a_missing_folder_and_an_existing_file(cli, tmp_pa
 def test_demo_prints_where_the_database_is(cli):
     reply = cli("demo", "--accounts-only")
     assert reply.exit_code == 0 and f"database: sqlite:///{cli.db}" in reply.output
+
+
+def test_serve_on_a_taken_port_is_one_line_and_exit_2(cli):
+    import socket
+
+    migrated(cli.db)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        reply = cli("serve", "--port", str(port))
+    assert reply.exit_code == 2 and "Traceback" not in reply.output
+    assert f"cannot serve on 127.0.0.1:{port}" in reply.output and "--port" in reply.output
+    assert "eCRF API on" not in reply.output

@@ -172,6 +172,11 @@ def test_verify_checks_kept_receipts_and_refuses_a_forged_one(cli, tmp_path):
     assert junk.exit_code == 1 and "not a checkpoint" in junk.output
     missing = cli("verify", "--checkpoint", str(tmp_path / "nope.json"))
     assert missing.exit_code == 2 and "cannot read" in missing.output
+    response = tmp_path / "response.json"  # a whole write response, kept as it came
+    response.write_text(json.dumps({"subject_id": "ITP-1", "position": 2,
+                                    "stream_version": 1, "receipt": receipts[1]}))
+    whole = cli("verify", "--checkpoint", str(response))
+    assert whole.exit_code == 0, whole.output
 
 
 def test_an_event_signed_by_a_retired_key_after_its_rotation_fails(cli, tmp_path,
