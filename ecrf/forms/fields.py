@@ -97,6 +97,7 @@ class UtcDateTime(fields.AwareDateTime):
 
     default_error_messages = {
         "out_of_range": "Not a representable date-time in UTC.",
+        "offset": "The offset must be whole minutes between -14:00 and +14:00, e.g. +01:00.",
         "invalid": f"Not a valid date-time: {DATETIME_HINT}.",
         "invalid_awareness": f"A date-time needs a time and its offset: {DATETIME_HINT}.",
         "format": f"Not a valid date-time: {DATETIME_HINT}.",
@@ -106,6 +107,10 @@ class UtcDateTime(fields.AwareDateTime):
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.datetime:
         moment = super()._deserialize(value, attr, data, **kwargs)
+        offset = moment.utcoffset()
+        if offset is not None and (offset.seconds % 60 or offset.microseconds
+                                   or abs(offset) > dt.timedelta(hours=14)):
+            raise self.make_error("offset")  # ISO 8601 / xs:dateTime: whole minutes, +-14:00
         try:
             instant = moment.astimezone(UTC)
         except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 (found by the fuzzer)
@@ -144,10 +149,14 @@ class ClinicalDate(fields.Date):
         return day
 
 
+LARGEST = 1e15  # larger numbers lose precision in JSON and are no measurement of this trial
+
+
 class JsonNumber(fields.Float):
     """A JSON number: refuses strings and booleans, NaN and infinities."""
 
-    default_error_messages = {"invalid": "Not a valid number."}
+    default_error_messages = {"invalid": "Not a valid number.",
+                              "too_large": "Not a plausible value: far too large."}
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(allow_nan=False, **kwargs)
@@ -155,7 +164,10 @@ class JsonNumber(fields.Float):
     def _validated(self, value: Any) -> float:
         if isinstance(value, str | bytes):
             raise self.make_error("invalid", input=value)
-        return super()._validated(value)
+        number = super()._validated(value)
+        if number is not None and abs(number) >= LARGEST:  # no field measures anything so big
+            raise self.make_error("too_large")
+        return number
 
 
 class JsonBoolean(fields.Boolean):

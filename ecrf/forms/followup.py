@@ -144,7 +144,7 @@ class VitalSignsSchema(FormSchema):
     measured_at = f.datetime("time of measurement", required=True)
     temperature_c = f.measure("°C", 30, 45, description="body temperature")
     hours_above_40 = f.measure(
-        "h", 0, None,
+        "h", 0, 720,
         description="hours the temperature has been above 40.0 °C, from the site's own record "
                     "(fever grade 4 when more than 24)",
     )

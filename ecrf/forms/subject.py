@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import validates_schema
+from marshmallow import ValidationError, validates_schema
 
 from . import fields as f
 from .fields import FormSchema, When, completed_years, not_before, not_in_future, when_equals
@@ -173,7 +173,7 @@ class ConcomitantMedicationSchema(FormSchema):
 
     drug = f.string("drug name", required=True)
     category = f.enum(MEDICATION_CATEGORIES, "drug category", required=True)
-    dose = f.measure(None, 0, None, min_inclusive=False, description="dose per administration")
+    dose = f.measure(None, 0, 1e6, min_inclusive=False, description="dose per administration")
     dose_unit = f.string("unit of the dose (e.g. mg)", required_when=f.when_given("dose"))
     frequency = f.string("frequency (e.g. once daily)")
     start_date = f.date("start date", required=True)
@@ -192,6 +192,13 @@ class ConcomitantMedicationSchema(FormSchema):
     @validates_schema(skip_on_field_errors=False)
     def end_not_before_start(self, data: Mapping[str, Any], **kwargs: Any) -> None:
         not_before(data, "end_date", "start_date")
+
+    @validates_schema(skip_on_field_errors=False)
+    def other_only_for_other(self, data: Mapping[str, Any], **kwargs: Any) -> None:
+        """An indication in words beside a coded ITP indication would contradict it."""
+        if data.get("indication_other") and data.get("indication") != "other":
+            raise ValidationError("Give indication_other only when indication is other.",
+                                  "indication_other")
 
 
 class IeChecklistSchema(FormSchema):

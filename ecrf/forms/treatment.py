@@ -28,11 +28,13 @@ class LymphodepletionSchema(FormSchema):
     administered_on = f.date("day of administration", required=True)
     height_cm = f.measure("cm", 50, 230, required=True, description="height")
     weight_kg = f.measure("kg", *WEIGHT_KG, required=True, description="weight")
+    # upper bounds far above any protocol dose: they only refuse what cannot be a dose
     fludarabine_mg = f.measure(
-        "mg", 0, None, required=True, description="fludarabine given that day (0 when none)"
+        "mg", 0, 500, required=True, description="fludarabine given that day (0 when none)"
     )
     cyclophosphamide_mg = f.measure(
-        "mg", 0, None, required=True, description="cyclophosphamide given that day (0 when none)"
+        "mg", 0, 20000, required=True,
+        description="cyclophosphamide given that day (0 when none)"
     )
 
 
@@ -45,7 +47,7 @@ class CarTInfusionSchema(FormSchema):
     dose_cells_per_kg = f.measure(
         "CAR+ cells/kg",
         0,
-        None,
+        1e10,
         min_inclusive=False,
         required=True,
         description="dose of CAR+ cells per kg (e.g. 1.0e6)",

@@ -314,7 +314,7 @@ EXPECTED: list[tuple[str, str, dict[str, Any]]] = [
     (
         "concomitant_medication",
         "dose",
-        {"type": "number", "minimum": 0, "exclusive_minimum": True, "maximum": None},
+        {"type": "number", "minimum": 0, "exclusive_minimum": True, "maximum": 1e6},
     ),
     ("concomitant_medication", "end_date", {"type": "date", "required": False}),
     ("ie_checklist", "answers", {"type": "object", "choices": ["yes", "no"]}),
@@ -333,8 +333,9 @@ EXPECTED: list[tuple[str, str, dict[str, Any]]] = [
         "weight_kg",
         {"unit": "kg", "minimum": 10, "maximum": 250, "required": True},
     ),
-    ("lymphodepletion", "fludarabine_mg", {"unit": "mg", "minimum": 0, "required": True}),
-    ("lymphodepletion", "cyclophosphamide_mg", {"unit": "mg", "minimum": 0}),
+    ("lymphodepletion", "fludarabine_mg", {"unit": "mg", "minimum": 0, "maximum": 500,
+                                           "required": True}),
+    ("lymphodepletion", "cyclophosphamide_mg", {"unit": "mg", "minimum": 0, "maximum": 20000}),
     ("car_t_infusion", "infused_at", {"type": "datetime", "required": True}),
     (
         "car_t_infusion",
