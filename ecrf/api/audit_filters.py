@@ -6,6 +6,7 @@ believe a partial trail is whole; every value is checked against what can occur.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -57,6 +58,8 @@ def parse_audit_filters(args: MultiDict) -> AuditFilters:
     if unknown:
         raise BadRequest("invalid_filter", f"unknown argument(s): {', '.join(unknown)}",
                          {k: [f"not one of {', '.join(KNOWN)}"] for k in unknown})
+    _shaped(args, "subject", SUBJECT_ID, "a subject id, e.g. ITP-101")
+    _shaped(args, "user", ACTOR, "a username, e.g. demo.staff (or system, cli:<name>)")
     _one_of(args, "role", AUDIT_ROLES)
     _one_of(args, "type", AUDIT_EVENT_TYPES)
     _one_of(args, "format", FORMATS)
@@ -65,6 +68,19 @@ def parse_audit_filters(args: MultiDict) -> AuditFilters:
         type=args.get("type"), start=_moment(args, "from"), end=_moment(args, "to"),
         after=_whole(args, "after", 0), limit=_whole(args, "limit", None, minimum=1),
         format=args.get("format", "json"), given=dict(args.items()))
+
+
+#: What a subject filter and a user filter can be: anything else matches no row, and the
+#: arguments are recorded in the permanent log (AuditViewed), so they are checked first.
+SUBJECT_ID = re.compile(r"[A-Z0-9-]{3,20}")
+ACTOR = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+
+
+def _shaped(args: MultiDict, name: str, pattern: re.Pattern, hint: str) -> None:
+    value = args.get(name)
+    if value is not None and not pattern.fullmatch(value):
+        raise Invalid("invalid_filter", f"{name} is not {hint.split(',')[0]}",
+                      {name: [f"give {hint}"]})
 
 
 def _one_of(args: MultiDict, name: str, allowed: tuple[str, ...]) -> None:

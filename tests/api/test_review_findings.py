@@ -46,3 +46,20 @@ def test_indication_other_is_refused_unless_the_indication_is_other(staff, subje
         "indication": "itp", "indication_other": "surgery"})
     assert reply.status_code == 422 and "indication_other" in reply.json["error"]["fields"]
     assert store.count() == before
+
+
+@pytest.mark.parametrize("name,value", [("subject", "A" * 100_000), ("user", "\u202eevil\x1b[31m"),
+                                        ("subject", "ITP 001")])
+def test_audit_filters_that_match_nothing_are_refused_before_they_are_recorded(as_user, store,
+                                                                              name, value):
+    auditor = as_user("auditor")
+    before = store.count()
+    reply = auditor.get("/audit", query_string={name: value})
+    assert reply.status_code == 422 and name in reply.json["error"]["fields"]
+    assert store.count() == before  # no AuditViewed event carries the value
+
+
+def test_audit_filters_of_real_shapes_still_work(as_user, subject):
+    auditor = as_user("auditor")
+    for args in ({"subject": subject}, {"user": "staff"}, {"user": "cli:root"}):
+        assert auditor.get("/audit", query_string=args).status_code == 200
