@@ -29,7 +29,7 @@ from events.errors import ConcurrencyError, IdempotencyKeyReused
 from events.model import NewEvent, RecordedEvent
 from events.rotation import ROTATION_TYPE
 from events.signals import events_committed
-from events.signing import Signer
+from events.signing import Signer, SigningKeyError
 from events.tables import events as T
 from events.upcasting import Upcasters
 
@@ -53,7 +53,7 @@ _VERSION_AND_HEAD = (
         sa.select(sa.func.max(T.c.stream_version))
         .where(T.c.stream_id == sa.bindparam("stream_id"))
         .scalar_subquery().label("version"),
-        T.c.position, T.c.hash, T.c.recorded_at,
+        T.c.position, T.c.hash, T.c.recorded_at, T.c.key_id, T.c.type,
     )
     .order_by(T.c.position.desc()).limit(1)
 )
@@ -129,6 +129,8 @@ class EventStore:
                 head = Head(found.position, found.hash, _utc(found.recorded_at))
             if expected_version is not None and version != expected_version:
                 raise ConcurrencyError(stream_id, expected_version, version)
+            if self.signer is not None and found is not None and found.key_id is not None:
+                self._check_signer_follows(conn, found)
             recorded, rows = self._number_and_link(stream_id, version, head, new_events, stamp)
             if self.signer is not None:
                 sign, key_id = self.signer.sign, self.signer.key_id
@@ -233,6 +235,24 @@ class EventStore:
                 break
             events.append(event)
         return events
+
+    def _check_signer_follows(self, conn: sa.Connection, head: sa.Row) -> None:
+        """Refuse to sign with a key the log no longer expects: the head was signed by another
+        key, or a rotation (made by another process, e.g. `ecrf keys rotate` while this server
+        ran) retired this one. Signing on would leave events that never verify."""
+        expected = head.key_id
+        if head.type == ROTATION_TYPE:
+            data = conn.execute(sa.select(T.c.data).where(T.c.position == head.position)
+                                ).scalar_one()
+            try:
+                expected = json.loads(data)["new_key_id"]
+            except (ValueError, KeyError, TypeError):
+                expected = head.key_id
+        if expected != self.signer.key_id:  # type: ignore[union-attr]
+            raise SigningKeyError(
+                f"this server signs with key {self.signer.key_id}, but the log now expects "  # type: ignore[union-attr]
+                f"key {expected} (a key rotation?): nothing was recorded; restart the server "
+                "with the current key")
 
     def last_key_id(self) -> str | None:
         """Return the key_id that must sign the next event: the key of the last signed event,

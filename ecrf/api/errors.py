@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from ecrf.api.schemas import ErrorSchema
 from ecrf.errors import STATUS_BY_KIND, Rejected
+from events.signing import SigningKeyError
 
 log = logging.getLogger("ecrf.api")
 
@@ -50,6 +51,11 @@ def register(app: Flask) -> None:
     def _rejected(error: Rejected):
         return jsonify(error_body(error.code, error.message, error.fields)), STATUS_BY_KIND[
             error.kind]
+
+    @app.errorhandler(SigningKeyError)
+    def _key(error: SigningKeyError):
+        log.error("signing key refused: %s", error)  # the operator must act: say it loudly
+        return jsonify(error_body("signing_key_mismatch", str(error))), 503
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

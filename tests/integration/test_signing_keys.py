@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from ecrf.cli import main
 from events import EventStore, make_engine
 from events.rotation import ROTATION_TYPE
-from events.signing import Signer, load_public_key
+from events.signing import Signer, SigningKeyError, load_public_key
 from tests.contract.test_inspector_script import inspector_script, run_script
 
 
@@ -194,6 +194,10 @@ def test_an_event_signed_by_a_retired_key_after_its_rotation_fails(cli, tmp_path
         refused = cli("demo", "--accounts-only")
         assert refused.exit_code != 0 and "is not the key" in refused.output  # the old not
     stale = EventStore(make_engine(cli.url), signer=old)  # a server still running the old key
+    with pytest.raises(SigningKeyError, match="expects key"):  # refuses to sign on
+        stale.append("S-1", [NewEvent("X", {})], expected_version=0)
+    # a server without that guard (an older version, a forged writer holding the old key):
+    monkeypatch.setattr(stale, "_check_signer_follows", lambda *args: None)
     late = stale.append("S-1", [NewEvent("X", {})], expected_version=0)[0]
     result = cli("verify")
     assert result.exit_code == 1
