@@ -23,7 +23,7 @@ from ecrf.cli_keys import keys, run_verify, started_key
 from ecrf.db_roles import GrantRefused, grant_app_role
 from ecrf.demo import seed_demo
 from ecrf.errors import Rejected
-from ecrf.evidence import ensure_signing_key, run_witness_forever
+from ecrf.evidence import ensure_signing_key, run_witness_forever, witness_now
 from ecrf.permissions import ROLES, matrix
 from ecrf.schema import DatabaseNotReady, check_ready, describe_url, upgrade
 from events import EventStore, event_metadata
@@ -50,7 +50,15 @@ def _store() -> EventStore:
         ensure_signing_key(app)
     except SigningKeyError as error:
         raise click.ClickException(str(error)) from None
+    _witness_on_close(app)
     return app.extensions["ecrf"].store
+
+
+def _witness_on_close(app) -> None:
+    """Witness the head when the command ends, so what it appended is in the witness file."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(lambda: witness_now(app))
 
 
 def _require_database() -> None:
@@ -116,6 +124,7 @@ def serve(host: str, port: int, threads: int) -> None:
         server.run()
     finally:
         stop.set()
+        witness_now(app)  # the last writes are witnessed when the server stops
 
 
 def _probe(host: str, port: int) -> None:
@@ -397,6 +406,7 @@ def demo(accounts_only: bool) -> None:
                                  investigator_site2=users["demo.investigator2"])
         services.runner.catch_up()
         click.echo(f"demo trial: {len(subjects)} subjects at SITE-01 and SITE-02")
+    witness_now(app)  # what the demo recorded is witnessed before anyone can remove it
     click.echo(f"database: {describe_url(str(store.engine.url))}")
     click.echo(f"demo accounts (password for all: {DEMO_PASSWORD}):")
     for username, role, sites, _ in DEMO_USERS:

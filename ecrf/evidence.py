@@ -51,7 +51,30 @@ def ensure_signing_key(app: Flask) -> tuple[Signer, bool]:
         write_key_pair(signer, path)
         store.signer, created = signer, True
     check_signing_key(store)
+    check_log_reaches_witness(app)
     return store.signer, created
+
+
+def check_log_reaches_witness(app: Flask) -> None:
+    """Refuse to start (and sign on top of) a log that no longer reaches the witness file's
+    last checkpoint, or holds another hash there: events were removed or changed."""
+    store: EventStore = app.extensions["ecrf"].store
+    points = [c for _, c in witness_checkpoints(app) if isinstance(c, dict)
+              and isinstance(c.get("position"), int) and isinstance(c.get("hash"), str)]
+    if not points or not sa.inspect(store.engine).has_table("events"):
+        return
+    last = max(points, key=lambda c: c["position"])
+    head = store.head()
+    if head is None or head.position < last["position"]:
+        raise SigningKeyError(
+            f"the log ends at position {head.position if head else 0}, but the witness file "
+            f"{app.config['WITNESS_FILE']} holds a checkpoint of position {last['position']}: "
+            "events were removed; run `ecrf verify` and restore from a backup")
+    found = store.read_all(last["position"] - 1, 1)
+    if not found or found[0].hash != last["hash"]:
+        raise SigningKeyError(
+            f"the event at position {last['position']} no longer has the hash the witness file "
+            "holds: the log was changed; run `ecrf verify` and restore from a backup")
 
 
 def check_signing_key(store: EventStore) -> None:
