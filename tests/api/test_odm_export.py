@@ -216,7 +216,7 @@ def trial(store, as_user) -> Trial:
     on_list = monitor.post("/subjects/ITP-001/queries", {
         "entry_id": history, "field": "prior_therapies", "text": "Any third-line therapy?"})
     assert on_value.status_code == on_list.status_code == 201
-    answer = staff.post(f"/subjects/ITP-001/queries/{on_list.json['entry_id']}/answer",
+    answer = staff.post(f"/subjects/ITP-001/queries/{on_list.json['query_id']}/answer",
                         {"text": "None: checked the referral letter"})
     assert answer.status_code == 201
     assert monitor.post(f"/subjects/ITP-001/entries/{labs}/verify").status_code == 201
@@ -229,7 +229,7 @@ def trial(store, as_user) -> Trial:
                  "history": _position(store, history),
                  "history_fix": _position(store, history, "EntryCorrected")}
     return Trial(labs, count, history, voided, positions,
-                 {"on_value": on_value.json["entry_id"], "on_list": on_list.json["entry_id"]})
+                 {"on_value": on_value.json["query_id"], "on_list": on_list.json["query_id"]})
 
 
 def _export(api, odm_schema, query: str = "") -> ET.Element:

@@ -72,7 +72,7 @@ def world(staff, as_user, subject) -> dict[str, str]:
     entry = staff.post(f"/subjects/{subject}/forms/platelet_count", platelet_count()).json[
         "entry_id"]
     query = as_user("monitor").post(f"/subjects/{subject}/queries", {
-        "entry_id": entry, "field": "platelets", "text": "check"}).json["entry_id"]
+        "entry_id": entry, "field": "platelets", "text": "check"}).json["query_id"]
     return {"subject": subject, "entry": entry, "query": query}
 
 

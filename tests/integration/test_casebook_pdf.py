@@ -40,7 +40,7 @@ def signed(store, as_user):
     query = monitor.post("/subjects/ITP-001/queries", {
         "entry_id": count, "field": "platelets", "text": "Please confirm 45 on the report"})
     assert query.status_code == 201
-    assert staff.post(f"/subjects/ITP-001/queries/{query.json['entry_id']}/answer",
+    assert staff.post(f"/subjects/ITP-001/queries/{query.json['query_id']}/answer",
                       {"text": "Confirmed against the lab printout"}).status_code == 201
     assert monitor.post(f"/subjects/ITP-001/entries/{count}/verify").status_code == 201
     sign = as_user("investigator").post("/subjects/ITP-001/signatures",

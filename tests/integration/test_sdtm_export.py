@@ -317,7 +317,8 @@ def test_the_cli_writes_the_package_into_a_folder(tmp_path, monkeypatch):
 
 def test_text_beyond_200_bytes_goes_to_supp_and_every_validator_still_accepts(
         as_user, store, app, tmp_path, dataset_json_schema, define_schema):
-    term = ("Fièvre à 39,5 °C après perfusion, frissons ; " * 12).strip()  # ~560 UTF-8 bytes
+    # within the form's 200 characters, but 3 bytes a character: about 480 UTF-8 bytes
+    term = ("発熱と悪寒 " * 30).strip()
     subject = Subject(store, "ITP-001")
     subject.adverse_event(term, 2)
     files = _unzip(as_user("dm").get("/export/sdtm"))
