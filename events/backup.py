@@ -17,12 +17,13 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import Engine
 
+from events.batch_write import APPEND_LOCK
 from events.encoding import GENESIS_HASH, canonical_json, event_hash, format_timestamp
 from events.engine import WRITE
 from events.errors import EventStoreError
+from events.model import utc as _utc
 from events.rotation import ROTATION_TYPE, trusted_closure
 from events.signing import signature_holds
-from events.store import APPEND_LOCK, _utc
 from events.tables import events as T
 
 FIELDS = ("position", "stream_id", "stream_version", "type", "schema_version", "data",

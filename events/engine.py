@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 WRITE = {"sqlite_begin": "IMMEDIATE"}
+#: Reads of one statement need no transaction around them (SQLite; PostgreSQL uses AUTOCOMMIT).
+SINGLE_READ = {"sqlite_begin": "NONE"}
 
 
 def normalise_url(url: str) -> str:
@@ -55,4 +57,5 @@ def _configure_sqlite(engine: Engine) -> None:
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        if mode != "NONE":  # NONE: single-statement reads, each its own snapshot
+            connection.exec_driver_sql(f"BEGIN {mode}")

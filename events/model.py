@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
@@ -30,3 +30,20 @@ class RecordedEvent:
     metadata: dict[str, Any]
     recorded_at: datetime
     hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The last event of the log: noted by an inspector to prove later nothing before changed."""
+
+    position: int
+    hash: str
+    recorded_at: datetime | None
+
+
+ONE_MICROSECOND = timedelta(microseconds=1)
+
+
+def utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every stored moment is UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

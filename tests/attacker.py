@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from events.encoding import GENESIS_HASH, canonical_json, event_hash
 from events.signing import Signer
-from events.store import _utc
+from events.model import utc as _utc
 from events.tables import events as T
 
 

@@ -16,6 +16,7 @@ from ecrf.accounts.service import Tokens, load_user
 from ecrf.errors import BadRequest, Invalid, Unauthenticated
 from events import EventStore
 from events.context import pop_metadata, push_metadata
+from events.store import begin_read_view, end_read_view
 from projections.readmodel.runner import ProjectionRunner
 from projections.trial_config import TrialConfig
 
@@ -71,6 +72,7 @@ def begin_request() -> None:
     g.request_id = offered if REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
     client = "".join(c for c in request.user_agent.string if c.isprintable())[:200]
     g.base_metadata_token = push_metadata(request_id=g.request_id, client=client or "unknown")
+    g.read_view_token = begin_read_view()  # the stream cache meets the log head once a request
 
 
 def end_request(_error: BaseException | None = None) -> None:
@@ -78,6 +80,9 @@ def end_request(_error: BaseException | None = None) -> None:
         token = g.pop(name, None)
         if token is not None:
             pop_metadata(token)
+    view = g.pop("read_view_token", None)
+    if view is not None:
+        end_read_view(view)
 
 
 def json_body() -> Any:

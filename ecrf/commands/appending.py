@@ -13,6 +13,7 @@ from ecrf.commands.outcome import Outcome, replayed_outcome, write_receipt
 from ecrf.errors import Conflict, Invalid
 from ecrf.text import MAX_REASON, TextProblem, clean_text
 from events import ConcurrencyError, EventStore, IdempotencyKeyReused, NewEvent, RecordedEvent
+from projections.casebook import Casebook, fold_casebook
 
 
 def required_reason(reason: Any) -> str:
@@ -73,22 +74,37 @@ def check_if_match(if_match: int | None, current: int) -> None:
 
 def append_as(store: EventStore, user: User, stream_id: str, events: Sequence[NewEvent], *,
               expected_version: int, idempotency_key: str | None,
-              fingerprint: str | None = None) -> Outcome:
+              fingerprint: str | None = None,
+              decide: Callable[[Casebook], Sequence[NewEvent]] | None = None) -> Outcome:
     """Append events stamped with the acting user, mapping store errors to API errors.
 
     With an idempotency key, the first event's metadata carries the key and the request's
-    fingerprint, so both are covered by the event's hash.
+    fingerprint, so both are covered by the event's hash. With ``decide`` (the command's own
+    checks and events, as a function of the casebook), a casebook that moved meanwhile is no
+    conflict: the store's writer folds it as it now stands and decides again, in order with
+    the other writes of its batch (events.group_commit); ``decide`` may refuse by raising.
     """
-    stamped = [NewEvent(e.type, e.data, {"actor": user.username, "role": user.role,
-                                         **e.metadata}, e.schema_version) for e in events]
-    if idempotency_key is not None:
-        first = stamped[0]
-        stamped[0] = NewEvent(first.type, first.data, {
-            **first.metadata, KEY_METADATA: idempotency_key, FINGERPRINT_METADATA: fingerprint},
-            first.schema_version)
+    def stamp(new: Sequence[NewEvent]) -> list[NewEvent]:
+        stamped = [NewEvent(e.type, e.data, {"actor": user.username, "role": user.role,
+                                             **e.metadata}, e.schema_version) for e in new]
+        if idempotency_key is not None:
+            first = stamped[0]
+            stamped[0] = NewEvent(first.type, first.data, {
+                **first.metadata, KEY_METADATA: idempotency_key,
+                FINGERPRINT_METADATA: fingerprint}, first.schema_version)
+        return stamped
+
+    rebase = None
+    if decide is not None:
+        def rebase(now: list[RecordedEvent]) -> list[NewEvent]:
+            book = fold_casebook(now)
+            if book is None:  # pragma: no cover - a subject's stream starts with its registration
+                raise Conflict("version_conflict", "the casebook is gone: reload and retry")
+            return stamp(decide(book))
     try:
-        recorded = store.append(stream_id, stamped, expected_version=expected_version,
-                                idempotency_key=scoped_key(user, idempotency_key))
+        recorded = store.append(stream_id, stamp(events), expected_version=expected_version,
+                                idempotency_key=scoped_key(user, idempotency_key),
+                                rebase=rebase)
     except IdempotencyKeyReused as reused:  # a concurrent request with the key won the race
         return _replay(store, reused.events, fingerprint)
     except ConcurrencyError as moved:

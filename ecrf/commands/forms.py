@@ -73,13 +73,17 @@ def submit_form(store: EventStore, user: User, subject_id: str, form: str,
         return replayed
     check_if_match(if_match, book.version)
     values = _validated(form, payload)
-    guard_writable(store, book)
-    _check_state(book, form, values, config)
-    _check_subject_facts(book, form, values)
-    derived = derive(book, form, values, config)
-    event = _entry_event(FORMS[form].event_type, form, values, derived)
-    outcome = append_as(store, user, subject_id, [event], expected_version=book.version,
-                        idempotency_key=idempotency_key, fingerprint=fingerprint)
+
+    def decide(now: Casebook) -> list[NewEvent]:
+        guard_writable(store, now)
+        _check_state(now, form, values, config)
+        _check_subject_facts(now, form, values)
+        derived = derive(now, form, values, config)
+        return [_entry_event(FORMS[form].event_type, form, values, derived)]
+
+    outcome = append_as(store, user, subject_id, decide(book), expected_version=book.version,
+                        idempotency_key=idempotency_key, fingerprint=fingerprint,
+                        decide=None if if_match is not None else decide)
     return run_edit_checks(store, book, outcome, config)
 
 
@@ -95,10 +99,14 @@ def correct_entry(store: EventStore, user: User, subject_id: str, entry_id: str,
         return replayed
     check_if_match(if_match, book.version)
     require_for_form(user.role, _entry(book, entry_id).form, "entry.correct")
-    guard_writable(store, book)
-    event = correction_event(book, entry_id, changes, reason, config)
-    outcome = append_as(store, user, subject_id, [event], expected_version=book.version,
-                        idempotency_key=idempotency_key, fingerprint=fingerprint)
+
+    def decide(now: Casebook) -> list[NewEvent]:
+        guard_writable(store, now)
+        return [correction_event(now, entry_id, changes, reason, config)]
+
+    outcome = append_as(store, user, subject_id, decide(book), expected_version=book.version,
+                        idempotency_key=idempotency_key, fingerprint=fingerprint,
+                        decide=None if if_match is not None else decide)
     return run_edit_checks(store, book, outcome, config)
 
 
@@ -144,19 +152,23 @@ def void_entry(store: EventStore, user: User, subject_id: str, entry_id: str, re
     if (replayed := replay_if_seen(store, user, idempotency_key, fingerprint)) is not None:
         return replayed
     check_if_match(if_match, book.version)
-    entry = _entry(book, entry_id)
-    require_for_form(user.role, entry.form, "entry.void")
+    require_for_form(user.role, _entry(book, entry_id).form, "entry.void")
     reason = required_reason(reason)
-    if entry.voided:
-        raise Conflict("entry_voided", "the entry is already voided")
-    if entry.form == "registration":
-        raise Conflict("registration_not_voidable",
-                       "a registration cannot be voided: record end_of_study instead")
-    guard_writable(store, book)
-    event = NewEvent("EntryVoided", {"entry_id": entry_id, "form": entry.form,
-                                     "reason": reason}, {"reason": reason})
-    outcome = append_as(store, user, subject_id, [event], expected_version=book.version,
-                        idempotency_key=idempotency_key, fingerprint=fingerprint)
+
+    def decide(now: Casebook) -> list[NewEvent]:
+        entry = _entry(now, entry_id)
+        if entry.voided:
+            raise Conflict("entry_voided", "the entry is already voided")
+        if entry.form == "registration":
+            raise Conflict("registration_not_voidable",
+                           "a registration cannot be voided: record end_of_study instead")
+        guard_writable(store, now)
+        return [NewEvent("EntryVoided", {"entry_id": entry_id, "form": entry.form,
+                                         "reason": reason}, {"reason": reason})]
+
+    outcome = append_as(store, user, subject_id, decide(book), expected_version=book.version,
+                        idempotency_key=idempotency_key, fingerprint=fingerprint,
+                        decide=None if if_match is not None else decide)
     return run_edit_checks(store, book, outcome, config)
 
 

@@ -111,7 +111,7 @@ def test_an_unsigned_line_is_refused(source, another_engine):
 
 def test_a_file_whose_times_run_backwards_is_refused(source, another_engine):
     from events.encoding import event_hash
-    from events.store import _utc
+    from events.model import utc as _utc
 
     lines = exported(source)
     records = [json.loads(line) for line in lines]

@@ -259,7 +259,7 @@ def test_a_cached_stream_still_sees_events_appended_by_another_store(engine):
 
 def test_one_append_shares_one_recorded_at_strictly_after_the_previous_append(
         store, monkeypatch):
-    import events.store as store_module
+    import events.batch_write as store_module
 
     first = store.append("S-1", recorded(3), expected_version=0)
     assert len({e.recorded_at for e in first}) == 1

@@ -197,7 +197,7 @@ def test_an_event_signed_by_a_retired_key_after_its_rotation_fails(cli, tmp_path
     with pytest.raises(SigningKeyError, match="expects key"):  # refuses to sign on
         stale.append("S-1", [NewEvent("X", {})], expected_version=0)
     # a server without that guard (an older version, a forged writer holding the old key):
-    monkeypatch.setattr(stale, "_check_signer_follows", lambda *args: None)
+    monkeypatch.setattr(stale._writer, "_check_signer_follows", lambda *args: None)
     late = stale.append("S-1", [NewEvent("X", {})], expected_version=0)[0]
     result = cli("verify")
     assert result.exit_code == 1
