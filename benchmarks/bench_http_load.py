@@ -399,7 +399,9 @@ def report(db: str, workloads: list[Workload], args: argparse.Namespace,
         f"- data: {SUBJECTS} subjects (registration, screening labs, lymphodepletion, "
         "infusion, 4 platelet counts each), every event signed (Ed25519; key and witness file "
         "in a temporary instance folder); the ONE-subject workload writes to a fresh subject, "
-        "seeded the same way, in each run, without If-Match (append to the casebook as it is)",
+        "seeded the same way, in each run, without If-Match (append to the casebook as it is); "
+        "the workloads run in the order of the table, so later ones see the 64 casebooks "
+        "grown by the submissions before them",
         "- requests: submission = `POST /api/v1/subjects/{id}/forms/platelet_count`, a valid "
         "3-field body (201 expected; any other answer makes the run invalid), read = `GET "
         "/api/v1/subjects/{id}/efficacy`, a site_staff bearer token; bare = `POST /bare` "
