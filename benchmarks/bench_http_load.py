@@ -1,19 +1,31 @@
-"""HTTP load: 8 concurrent clients (wrk) against `ecrf serve` and a bare Flask endpoint.
+"""HTTP load (issue #13): 8 concurrent clients (wrk) against `ecrf serve` and a bare endpoint.
 
-Run on purpose: `.venv/bin/python benchmarks/bench_http_load.py [--seconds 15]
-[--db sqlite|postgres]`.
-Needs wrk (`apt-get install wrk`). Everything runs on loopback, bounded in time; the servers
-are stopped at the end. Writes the table to docs/benchmarks.md under "## HTTP load".
+Run on purpose, from the repository root (needs wrk: `apt-get install wrk`)::
+
+    python benchmarks/bench_http_load.py [--db sqlite|postgres|both] [--seconds 10] [--runs 3]
+
+Per database: a fresh database (SQLite file / PostgreSQL schema, dropped afterwards) with 64
+signed subjects, plus one fresh subject per run for the one-subject workload; `ecrf serve` and
+benchmarks/bare_app.py on loopback, with the same server and thread count. Each workload runs
+--runs times interleaved with its bare counterpart (bare, ecrf, bare, ecrf, ...); the report
+(medians, median(ecrf)/median(bare), issue #13's targets) is printed and written to
+docs/benchmarks.md under "## HTTP load (sqlite)" / "## HTTP load (postgres)". A wrk
+`response` callback counts every status: a non-2xx answer from the bare app or in a
+64-subject workload makes the benchmark invalid (a benchmark of 4xx answers measures
+nothing): it prints the status breakdown, writes nothing and exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import signal
 import socket
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,32 +33,88 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.bare_app import serve_threads  # noqa: E402
 from ecrf.accounts.model import User  # noqa: E402
 from ecrf.accounts.service import create_user  # noqa: E402
 from ecrf.builder import SubjectBuilder  # noqa: E402
 from ecrf.schema import upgrade  # noqa: E402
 from events import EventStore, make_engine  # noqa: E402
+from events.signing import create_key_pair  # noqa: E402
 
 PASSWORD = "load-test-password"
-SUBJECTS = 64
-CLIENTS = 8
-LUA_DONE = """
-done = function(summary, latency, requests)
-  local out = string.format('{"requests":%d,"seconds":%f,"non2xx":%d,"errors":%d,' ..
-    '"p50":%f,"p95":%f,"p99":%f}', summary.requests, summary.duration / 1e6,
-    summary.errors.status, summary.errors.connect + summary.errors.read +
-    summary.errors.write + summary.errors.timeout,
-    latency:percentile(50) / 1000, latency:percentile(95) / 1000,
-    latency:percentile(99) / 1000)
-  io.stderr:write("RESULT " .. out .. "\\n")
+SUBJECTS, CLIENTS, WRK_THREADS = 64, 8, 2
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+# `ecrf serve` from this checkout (the venv's `ecrf` script would import the installed one).
+SERVE = "import sys; from ecrf.cli import main; sys.argv[0] = 'ecrf'; sys.exit(main())"
+# Statuses counted per wrk thread (one table increment per answer, the same for both
+# servers), summed in done() and printed as one JSON line.
+LUA_COMMON = """
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+statuses = {}
+function response(status, headers, body) statuses[status] = (statuses[status] or 0) + 1 end
+function done(summary, latency, requests)
+  local total, parts = {}, {}
+  for _, t in ipairs(threads) do
+    for k, v in pairs(t:get("statuses")) do total[k] = (total[k] or 0) + v end
+  end
+  for k, v in pairs(total) do parts[#parts + 1] = string.format('"%d":%d', k, v) end
+  local e = summary.errors
+  io.stderr:write(string.format('RESULT {"seconds":%f,"requests":%d,"errors":%d,' ..
+    '"p50":%f,"p95":%f,"p99":%f,"statuses":{%s}}\\n', summary.duration / 1e6,
+    summary.requests, e.connect + e.read + e.write + e.timeout, latency:percentile(50) / 1000,
+    latency:percentile(95) / 1000, latency:percentile(99) / 1000, table.concat(parts, ",")))
 end
 """
+
+
+@dataclass(frozen=True)
+class Run:
+    """One wrk run: answers/s, latency percentiles (ms), answers by status, socket errors."""
+
+    rps: float
+    seconds: float
+    p50: float
+    p95: float
+    p99: float
+    statuses: dict[int, int]
+    errors: int
+
+    @property
+    def non_2xx(self) -> int:
+        return sum(n for status, n in self.statuses.items() if not 200 <= status < 300)
+
+    @property
+    def ok_rps(self) -> float:
+        """2xx answers/s: in the one-subject workload, the accepted submissions."""
+        return sum(n for s, n in self.statuses.items() if 200 <= s < 300) / self.seconds
+
+    @property
+    def conflicts(self) -> int:
+        return self.statuses.get(409, 0)
+
+
+@dataclass
+class Workload:
+    """A workload's runs against the bare app and against ecrf (same index: same turn)."""
+
+    key: str
+    label: str
+    bare_kind: str
+    bare: list[Run] = field(default_factory=list)
+    ecrf: list[Run] = field(default_factory=list)
+
+    def median(self, side: str, attr: str) -> float:
+        return statistics.median(getattr(r, attr) for r in getattr(self, side))
 
 
 def free_port() -> int:
@@ -55,9 +123,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(url: str, seconds: float = 30) -> None:
+def wait_for(url: str, process: subprocess.Popen, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server for {url} exited with {process.returncode}")
         try:
             urllib.request.urlopen(url, timeout=1)
             return
@@ -68,24 +138,31 @@ def wait_for(url: str, seconds: float = 30) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def seed(url: str, connect_args: dict) -> list[str]:
+def seed(url: str, connect_args: dict, instance: Path, runs: int) -> tuple[list[str], list[str]]:
+    """Record the account and the subjects, signed like the server signs; return the 64
+    subjects and one subject per run of the one-subject workload (each run starts alike)."""
+    signer, _, _ = create_key_pair(instance)
     engine = make_engine(url, connect_args=connect_args)
     upgrade(engine)
-    store = EventStore(engine)
+    store = EventStore(engine, signer=signer)
     create_user(store, "load.staff", PASSWORD, "site_staff", ["SITE-01"])
     staff = User("load.staff", "site_staff", ("SITE-01",), "Load Staff")
     day0 = datetime.now(UTC).date() - timedelta(days=60)
-    ids = []
-    for n in range(SUBJECTS):
-        subject = SubjectBuilder(store, f"LOAD-{n:03d}", user=staff, day0=day0)
+    names = [f"LOAD-{n:03d}" for n in range(SUBJECTS)] + [f"ONE-{n:03d}" for n in range(runs)]
+    for name in names:
+        subject = SubjectBuilder(store, name, user=staff, day0=day0)
         subject.screening_labs(14)
         subject.lymphodepletion()
         subject.infuse()
         for day in (7, 14, 21, 28):
             subject.platelets(day, 40 + day)
-        ids.append(subject.subject_id)
+    with engine.connect() as conn:
+        unsigned = conn.exec_driver_sql(
+            "SELECT count(*) FROM events WHERE signature IS NULL").scalar()
     engine.dispose()
-    return ids
+    if unsigned:
+        raise RuntimeError(f"{unsigned} seeded events are unsigned")
+    return names[:SUBJECTS], names[SUBJECTS:]
 
 
 def token(base: str) -> str:
@@ -97,145 +174,287 @@ def token(base: str) -> str:
         return json.load(reply)["access_token"]
 
 
-def lua_script(kind: str, bearer: str, subjects: list[str], day: date) -> str:
-    subject_list = ",".join(f'"{s}"' for s in subjects)
-    body = json.dumps({"visit": "UNSCHEDULED", "collected_at": f"{day}T08:00:00Z",
-                       "platelets": 55})
+def lua_script(kind: str, bearer: str, subjects: list[str]) -> str:
+    """kind: submit | read | mixed (80% submit) for ecrf; bare-post | bare-get | bare-mixed."""
+    body = json.dumps({"visit": "UNSCHEDULED", "platelets": 55,
+                       "collected_at": f"{datetime.now(UTC).date()}T08:00:00Z"})
     return f"""
-local subjects = {{{subject_list}}}
+local subjects = {{{",".join(f'"{s}"' for s in subjects)}}}
 local n = 0
 local headers = {{["Authorization"] = "Bearer {bearer}", ["Content-Type"] = "application/json"}}
+local body = '{body}'
 request = function()
   n = n + 1
   local s = subjects[(n * 7 + math.random(0, 1000)) % #subjects + 1]
   local kind = "{kind}"
   if kind == "mixed" then kind = (n % 5 == 0) and "read" or "submit" end
+  if kind == "bare-mixed" then kind = (n % 5 == 0) and "bare-get" or "bare-post" end
   if kind == "submit" then
-    return wrk.format("POST", "/api/v1/subjects/" .. s .. "/forms/platelet_count", headers,
-                      '{body}')
+    return wrk.format("POST", "/api/v1/subjects/" .. s .. "/forms/platelet_count", headers, body)
   elseif kind == "read" then
     return wrk.format("GET", "/api/v1/subjects/" .. s .. "/efficacy", headers)
-  else
-    return wrk.format("POST", "/bare", headers, '{body}')
+  elseif kind == "bare-get" then
+    return wrk.format("GET", "/bare", headers)
   end
+  return wrk.format("POST", "/bare", headers, body)
 end
-{LUA_DONE}
-"""
+{LUA_COMMON}"""
 
 
-def run_wrk(base: str, script: str, seconds: int, directory: Path, name: str) -> dict:
-    path = directory / f"{name}.lua"
+def run_wrk(base: str, script: str, seconds: int, directory: Path) -> Run:
+    path = directory / f"{uuid.uuid4().hex[:8]}.lua"
     path.write_text(script)
-    done = subprocess.run(["wrk", "-t", "2", "-c", str(CLIENTS), "-d", f"{seconds}s",
-                           "--timeout", "5s", "-s", str(path), base],
-                          capture_output=True, text=True, timeout=seconds + 60, check=True)
-    line = next(x for x in done.stderr.splitlines() if x.startswith("RESULT "))
-    result = json.loads(line.removeprefix("RESULT "))
-    result["rps"] = result["requests"] / result["seconds"]
-    return result
+    done = subprocess.run(["wrk", "-t", str(WRK_THREADS), "-c", str(CLIENTS), "-d",
+                           f"{seconds}s", "--timeout", "5s", "-s", str(path), base],
+                          capture_output=True, text=True, timeout=seconds + 60)
+    line = next((x for x in done.stderr.splitlines() if x.startswith("RESULT ")), None)
+    if done.returncode or line is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr[-2000:]}")
+    raw = json.loads(line.removeprefix("RESULT "))
+    return Run(raw["requests"] / raw["seconds"], raw["seconds"], raw["p50"], raw["p95"],
+               raw["p99"], {int(k): v for k, v in raw["statuses"].items()}, raw["errors"])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=15)
-    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--no-docs", action="store_true")
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is needed: apt-get install wrk")
+def fresh_database(db: str, work: Path) -> tuple[str, dict, str, Callable[[], None]]:
+    """(URL and connect_args for seeding, DATABASE_URL for `ecrf serve`, how to drop it)."""
+    if db == "sqlite":
+        url = f"sqlite:///{work / 'load.db'}"
+        return url, {}, url, lambda: None
+    schema = f"load_{uuid.uuid4().hex[:8]}"
+    admin(f"CREATE SCHEMA {schema}")
+    return (PG_URL, {"options": f"-c search_path={schema}"},
+            f"{PG_URL}?options=-csearch_path%3D{schema}",
+            lambda: admin(f"DROP SCHEMA {schema} CASCADE"))
+
+
+def admin(sql: str) -> str | None:
+    engine = make_engine(PG_URL)
+    with engine.begin() as conn:
+        result = conn.exec_driver_sql(sql)
+        value = result.scalar() if result.returns_rows else None
+    engine.dispose()
+    return value
+
+
+WORKLOADS = (("submit", "form submission (platelet_count), 64 subjects", "bare-post"),
+             ("read", "efficacy read, 64 subjects", "bare-get"),
+             ("mixed", "mixed (80% submission, 20% efficacy read), 64 subjects", "bare-mixed"),
+             ("one", "8 clients submitting to ONE subject, no If-Match", "bare-post"))
+
+
+def phase(db: str, args: argparse.Namespace) -> tuple[list[Workload], float]:
+    """Seed a fresh database, serve it and the bare app, run every workload; return the
+    workloads with their runs and this phase's wall time."""
+    started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="ecrf-load-"))
-    schema = None
-    if args.db == "sqlite":
-        url, connect_args, env_url = f"sqlite:///{work / 'load.db'}", {}, None
-    else:
-        schema = f"load_{uuid.uuid4().hex[:8]}"
-        admin = make_engine("postgresql://postgres@127.0.0.1:5432/test")
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-        url = "postgresql://postgres@127.0.0.1:5432/test"
-        connect_args = {"options": f"-c search_path={schema}"}
-        env_url = f"postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
-    subjects = seed(url, connect_args)
-    ecrf_port, bare_port = free_port(), free_port()
-    env = {**os.environ, "DATABASE_URL": env_url or url, "ECRF_SECRET_KEY": "load"}
-    servers = [
-        subprocess.Popen([str(ROOT / ".venv/bin/ecrf"), "serve", "--port", str(ecrf_port)],
-                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen([sys.executable, str(ROOT / "benchmarks/bare_app.py"),
-                          str(bare_port)], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL),
-    ]
+    instance = work / "instance"
+    url, connect_args, env_url, drop = fresh_database(db, work)
+    servers: list[subprocess.Popen] = []
     try:
-        ecrf_base, bare_base = f"http://127.0.0.1:{ecrf_port}", f"http://127.0.0.1:{bare_port}"
-        wait_for(f"{ecrf_base}/api/v1/openapi.json")
-        wait_for(f"{bare_base}/bare")  # a 405 still proves it listens
+        subjects, singles = seed(url, connect_args, instance, args.runs)
+        env = {**os.environ, "DATABASE_URL": env_url, "ECRF_SECRET_KEY": "load",
+               "ECRF_INSTANCE_PATH": str(instance), "PYTHONPATH": str(ROOT),
+               "ECRF_SIGNING_KEY": str(instance / "signing_key.pem"),
+               "ECRF_WITNESS_FILE": str(instance / "checkpoints.jsonl")}
+        where = subprocess.run([sys.executable, "-c", "import ecrf; print(ecrf.__file__)"],
+                               env=env, cwd=ROOT, capture_output=True, text=True).stdout
+        if not where.startswith(str(ROOT)):
+            raise RuntimeError(f"the server would import ecrf from {where.strip()}")
+        ports = free_port(), free_port()
+        for command in (["-c", SERVE, "serve", "--port", str(ports[0])],
+                        [str(ROOT / "benchmarks/bare_app.py"), str(ports[1])]):
+            servers.append(subprocess.Popen([sys.executable, *command], env=env, cwd=ROOT,
+                                            stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL))
+        ecrf_base, bare_base = (f"http://127.0.0.1:{p}" for p in ports)
+        wait_for(f"{ecrf_base}/api/v1/openapi.json", servers[0])
+        wait_for(f"{bare_base}/bare", servers[1])
         bearer = token(ecrf_base)
-        today = datetime.now(UTC).date()
-        load = os.getloadavg()[0]
-        results = {
-            "bare endpoint (POST JSON)": run_wrk(bare_base, lua_script("bare", bearer,
-                                                 subjects, today), args.seconds, work,
-                                                 "bare"),
-            "form submission (platelet_count)": run_wrk(
-                ecrf_base, lua_script("submit", bearer, subjects, today), args.seconds,
-                work, "submit"),
-            "projection read (efficacy)": run_wrk(
-                ecrf_base, lua_script("read", bearer, subjects, today), args.seconds, work,
-                "read"),
-            "mixed (80% submit, 20% read)": run_wrk(
-                ecrf_base, lua_script("mixed", bearer, subjects, today), args.seconds, work,
-                "mixed"),
-        }
+        if args.warmup:  # first-use costs (imports, caches, pools) stay out of run 1
+            run_wrk(bare_base, lua_script("bare-mixed", bearer, subjects), args.warmup, work)
+            run_wrk(ecrf_base, lua_script("mixed", bearer, subjects), args.warmup, work)
+        workloads = [Workload(*w) for w in WORKLOADS]
+        for w in workloads:
+            for run in range(args.runs):
+                targets = [singles[run]] if w.key == "one" else subjects
+                kind = "submit" if w.key == "one" else w.key
+                w.bare.append(run_wrk(bare_base, lua_script(w.bare_kind, bearer, targets),
+                                      args.seconds, work))
+                w.ecrf.append(run_wrk(ecrf_base, lua_script(kind, bearer, targets),
+                                      args.seconds, work))
+                bare, ours = w.bare[-1], w.ecrf[-1]
+                print(f"{db:8} {w.key:6} run {run + 1}/{args.runs}: bare {bare.rps:7,.0f} "
+                      f"req/s  ecrf {ours.rps:7,.0f} req/s  p95 {ours.p95:6.1f} ms  "
+                      f"statuses {dict(sorted(ours.statuses.items()))}", flush=True)
+        return workloads, time.monotonic() - started
     finally:
         for server in servers:
             server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
-        if schema:
-            with admin.begin() as conn:
-                conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+        drop()
         shutil.rmtree(work, ignore_errors=True)
-    table = report(results, args, load)
-    print(table)
-    if not args.no_docs:
-        write_docs(table, args.db)
 
 
-def report(results: dict, args: argparse.Namespace, load: float) -> str:
-    bare = results["bare endpoint (POST JSON)"]["rps"]
-    submit = results["form submission (platelet_count)"]
+def invalid_runs(workloads: list[Workload]) -> list[str]:
+    """Runs of the bare app or of a 64-subject workload with a non-2xx answer or a socket
+    error. (The one-subject workload's 409s and other answers are what it measures.)"""
+    return [f"{w.key} run {n}, {side}: statuses {r.statuses}, socket errors {r.errors}"
+            for w in workloads for side in ("bare", "ecrf")
+            for n, r in enumerate(getattr(w, side), start=1)
+            if r.errors or (r.non_2xx and not (w.key == "one" and side == "ecrf"))]
+
+
+def ratio(x: float, y: float) -> float:
+    """x/y truncated to 2 decimals, so that a shown ratio never overstates."""
+    return math.floor(x / y * 100) / 100
+
+
+def ms(value: float) -> str:
+    """Latency rounded up to 0.1 ms, so that a shown latency never understates."""
+    return f"{math.ceil(value * 10) / 10:.1f}"
+
+
+def targets(db: str, w: dict[str, Workload]) -> list[tuple[str, str, str, bool | None]]:
+    """(measure, result, target, met) per issue #13; met None: no target on this database."""
+    submit, pg = w["submit"].median("ecrf", "rps"), db == "postgres"
+    share = 0.3 if pg else 0.5
+    r = {k: ratio(w[k].median("ecrf", "rps"), w[k].median("bare", "rps"))
+         for k in ("submit", "read", "mixed")}
+    p95, conflicts = w["submit"].median("ecrf", "p95"), w["one"].median("ecrf", "conflicts")
+    r_one = ratio(w["one"].median("ecrf", "ok_rps"), submit)
+    pg_only = "— (stated for PostgreSQL)"
+    return [
+        ("form submission, requests/s vs bare", f"{r['submit']:.2f}x", f"≥ {share}x",
+         r["submit"] >= share),
+        ("form submission, p95", f"{ms(p95)} ms", "< 50 ms", p95 < 50),
+        ("efficacy read, requests/s vs bare", f"{r['read']:.2f}x", "≥ 0.5x", r["read"] >= 0.5),
+        ("mixed, requests/s vs bare", f"{r['mixed']:.2f}x", "—", None),
+        ("ONE subject: 409 answers per run", f"{conflicts:,.0f}", "0" if pg else pg_only,
+         conflicts == 0 if pg else None),
+        ("ONE subject: accepted (2xx) submissions/s vs 64-subject submissions/s",
+         f"{r_one:.2f}x", "≥ 0.5x" if pg else pg_only, r_one >= 0.5 if pg else None),
+    ]
+
+
+def environment(db: str) -> str:
+    """Versions, database settings and the code measured."""
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+    found = ", ".join(f"{n} {version(n)}" for n in ("Flask", "waitress", "SQLAlchemy",
+                                                     "psycopg", "marshmallow"))
+    if db == "sqlite":
+        engine = f"SQLite {sqlite3.sqlite_version} (file in a temporary directory; WAL, " \
+                 "synchronous=FULL, set by events.engine)"
+    else:
+        engine = f"PostgreSQL {admin('SHOW server_version')} on 127.0.0.1:5432 " \
+                 f"(synchronous_commit={admin('SHOW synchronous_commit')}; a fresh schema)"
+
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout
+    dirty = " + uncommitted changes" if git("status", "--porcelain", "--", "events", "ecrf",
+                                           "projections", "benchmarks").strip() else ""
+    return (f"Python {sys.version.split()[0]}, {found}, wrk {(wrk.stdout + wrk.stderr).split()[1]}"
+            f"; {engine}; code measured: commit {git('rev-parse', '--short', 'HEAD').strip()}"
+            f"{dirty}")
+
+
+def report(db: str, workloads: list[Workload], args: argparse.Namespace,
+           load: tuple[tuple[float, ...], tuple[float, ...]], elapsed: float) -> str:
+    """The Markdown section: medians per workload and server, the targets, how it was run."""
     lines = [
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `benchmarks/bench_http_load.py "
-        f"--db {args.db} --seconds {args.seconds}`: wrk, {CLIENTS} connections (2 threads), "
-        f"`ecrf serve` (waitress, 8 threads) and a bare Flask endpoint served the same way, "
-        f"{SUBJECTS} subjects, one run of {args.seconds} s each; load average at start "
-        f"{load:.2f} on {os.cpu_count()} cores.", "",
-        "| workload | requests/s | p50 ms | p95 ms | p99 ms | non-2xx | errors |",
-        "|---|--:|--:|--:|--:|--:|--:|",
+        f"--db {db} --seconds {args.seconds} --runs {args.runs}` ({elapsed:.0f} s): wrk, "
+        f"{CLIENTS} connections ({WRK_THREADS} threads), against `ecrf serve` and "
+        f"`benchmarks/bare_app.py`, both served by waitress `create_server` with "
+        f"{serve_threads()} threads on loopback; each workload {args.runs} run(s) of "
+        f"{args.seconds} s per server, interleaved (bare, ecrf, bare, ecrf, ...); every figure "
+        "is the median of the runs, every ratio median(ecrf)/median(bare) of this invocation.",
+        "", "| workload | server | requests/s | 2xx/s | p50 ms | p95 ms | p99 ms | non-2xx | "
+        "of which 409 | socket errors |", "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    for x in workloads:
+        for side in ("bare", "ecrf"):
+            m = {a: x.median(side, a) for a in ("rps", "ok_rps", "p50", "p95", "p99",
+                                                "non_2xx", "conflicts", "errors")}
+            name = f"bare ({x.bare_kind.removeprefix('bare-').upper()})" \
+                if side == "bare" else "ecrf"
+            lines.append(f"| {x.label} | {name} | {m['rps']:,.0f} | {m['ok_rps']:,.0f} | "
+                         f"{ms(m['p50'])} | {ms(m['p95'])} | {ms(m['p99'])} | "
+                         f"{m['non_2xx']:,.0f} | {m['conflicts']:,.0f} | {m['errors']:,.0f} |")
+    lines += ["", "| measure (issue #13) | result | target | status |", "|---|--:|---|---|"]
+    for measure, result, target, met in targets(db, {x.key: x for x in workloads}):
+        status = "—" if met is None else ("met" if met else "**missed**")
+        lines.append(f"| {measure} | {result} | {target} | {status} |")
+    per_run = "; ".join(f"{x.key} " + ", ".join(
+        f"{b.rps:,.0f}/{e.rps:,.0f}" + (f" ({e.conflicts} x 409)" if x.key == "one" else "")
+        for b, e in zip(x.bare, x.ecrf, strict=True)) for x in workloads)
+    avg = ["/".join(f"{v:.2f}" for v in x) for x in load]
+    lines += [
+        "", f"- every run, requests/s bare/ecrf: {per_run}",
+        f"- machine: {os.cpu_count()} cores, shared with other work; load average (1/5/15 "
+        f"min) {avg[0]} at the start, {avg[1]} at the end",
+        f"- {environment(db)}",
+        f"- data: {SUBJECTS} subjects (registration, screening labs, lymphodepletion, "
+        "infusion, 4 platelet counts each), every event signed (Ed25519; key and witness file "
+        "in a temporary instance folder); the ONE-subject workload writes to a fresh subject, "
+        "seeded the same way, in each run, without If-Match (append to the casebook as it is); "
+        "the workloads run in the order of the table, so later ones see the 64 casebooks "
+        "grown by the submissions before them",
+        "- requests: submission = `POST /api/v1/subjects/{id}/forms/platelet_count`, a valid "
+        "3-field body (201 expected; any other answer makes the run invalid), read = `GET "
+        "/api/v1/subjects/{id}/efficacy`, a site_staff bearer token; bare = `POST /bare` "
+        "(parse the JSON, answer 201) or `GET /bare` (answer 200), same headers and body; "
+        "statuses counted by a wrk `response` callback on both servers alike",
     ]
-    for name, r in results.items():
-        lines.append(f"| {name} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p95']:.1f} | "
-                     f"{r['p99']:.1f} | {r['non2xx']} | {r['errors']} |")
-    ratio = submit["rps"] / bare
-    lines += ["", f"- submission throughput / bare endpoint: **{ratio:.2f}x** (target >= 0.5x: "
-              f"{'met' if ratio >= 0.5 else 'missed'})",
-              f"- submission p95: **{submit['p95']:.1f} ms** (target < 50 ms: "
-              f"{'met' if submit['p95'] < 50 else 'missed'})"]
     return "\n".join(lines)
 
 
-def write_docs(table: str, db: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    heading = f"## HTTP load ({db})"
-    section = f"{heading}\n\n{table}\n"
+def write_docs(table: str, db: str, path: Path) -> None:
+    """Replace (or add) this database's section of docs/benchmarks.md, nothing else."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    heading, section = f"## HTTP load ({db})", f"## HTTP load ({db})\n\n{table}\n"
+    if heading not in text and "## HTTP load (" in text:  # beside the other database's
+        start = text.index("## HTTP load (")
+        end = text.find("\n## ", start + 1)
+        text = text[:end + 1] + "\n" + heading + "\n" + text[end:] if end != -1 \
+            else text.rstrip("\n") + "\n\n" + heading + "\n"
     if heading in text:
         start = text.index(heading)
         end = text.find("\n## ", start + len(heading))
-        text = text[:start] + section + (text[end + 1:] if end != -1 else "")
+        text = text[:start] + section + (text[end:] if end != -1 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+    path.write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument("--runs", type=int, default=3, help="runs per workload and server")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per server")
+    parser.add_argument("--no-docs", action="store_true")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install wrk")
+    status = 0
+    for db in ("sqlite", "postgres") if args.db == "both" else (args.db,):
+        load_before = os.getloadavg()
+        workloads, elapsed = phase(db, args)
+        problems = invalid_runs(workloads)
+        if problems:
+            print(f"\nINVALID ({db}): answers other than 2xx, nothing written:", *problems,
+                  sep="\n  ")
+            status = 1
+            continue
+        table = report(db, workloads, args, (load_before, os.getloadavg()), elapsed)
+        print("\n" + table)
+        if not args.no_docs:
+            write_docs(table, db, ROOT / "docs" / "benchmarks.md")
+    return status
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
