@@ -6,7 +6,8 @@ import logging
 import os
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Request, Response
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
 from ecrf import evidence, request_log
 from ecrf.accounts.service import Tokens
@@ -37,12 +38,23 @@ from projections.readmodel.runner import ProjectionRunner
 from projections.trial_config import DEFAULT_TRIAL
 
 
+class NoSessions(SecureCookieSessionInterface):
+    """The API keeps no cookie session (bearer tokens only): skip opening and saving one."""
+
+    def open_session(self, app: Flask, request: Request) -> None:
+        return None  # Flask then uses a null session, and saves nothing
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        return None
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: configuration, event store, API blueprints and the error shape."""
     # ECRF_INSTANCE_PATH moves the instance folder (secret key, default SQLite file) elsewhere.
     app = Flask(__name__, instance_relative_config=True,
                 instance_path=os.environ.get("ECRF_INSTANCE_PATH") or None)
     app.config.from_mapping(from_environment(app.instance_path))
+    app.session_interface = NoSessions()
     app.config.update(
         API_TITLE="eCRF: CAR-T in chronic or refractory ITP",
         API_VERSION="v1",

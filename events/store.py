@@ -28,7 +28,7 @@ from events.context import current_metadata
 from events.engine import SINGLE_READ, is_postgres
 from events.group_commit import GroupCommitter, PendingAppend, Rebase
 from events.model import Head, NewEvent, RecordedEvent, utc
-from events.reading import COLUMNS, READ_ALL_PAGE, READ_STREAM_AFTER, decode_row, decode_rows
+from events.reading import COLUMNS, READ_ALL_PAGE, RawReads, decode_row, decode_rows
 from events.rotation import ROTATION_TYPE
 from events.signals import events_committed
 from events.signing import Signer
@@ -39,7 +39,6 @@ __all__ = ["APPEND_LOCK", "EventStore", "Head", "begin_read_view", "end_read_vie
 
 #: How many new events one refresh of the stream cache reads; beyond that it forgets all.
 REFRESH_LIMIT = 1000
-_HEAD_POSITION = sa.select(sa.func.max(T.c.position))
 
 
 class _ReadView:
@@ -80,6 +79,7 @@ class EventStore:
         self.upcasters = upcasters or Upcasters()
         self._postgres = is_postgres(engine)
         self._cache = StreamCache()
+        self._raw = RawReads(self._postgres)
         # SQLite admits one writer at a time; threads of this process queue on a lock instead
         # of polling the database's busy handler (which sleeps up to 100 ms between tries).
         self._writer_lock = nullcontext() if self._postgres else _sqlite_writer_lock(engine)
@@ -146,8 +146,7 @@ class EventStore:
         if events is None:
             seen = self._cache.seen
             with self._reader.connect() as conn:
-                rows = conn.execute(READ_STREAM_AFTER, {"stream_id": stream_id,
-                                                        "after_version": 0}).all()
+                rows = self._raw.rows(conn, self._raw.stream, (stream_id,))
             events = tuple(self.decode_rows(rows))
             self._cache.put(stream_id, events, seen)
         if up_to_position is not None:
@@ -162,10 +161,9 @@ class EventStore:
         for _attempt in range(3):
             seen = cache.seen
             with self._reader.connect() as conn:
-                rows = conn.execute(READ_ALL_PAGE, {"after": seen,
-                                                    "limit": REFRESH_LIMIT + 1}).all()
+                rows = self._raw.rows(conn, self._raw.after, (seen, REFRESH_LIMIT + 1))
                 if len(rows) > REFRESH_LIMIT:
-                    cache.forget_all(conn.execute(_HEAD_POSITION).scalar() or 0)
+                    cache.forget_all(self._raw.rows(conn, self._raw.head, ())[0][0] or 0)
                     return
             if not rows:
                 return

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from events.encoding import GENESIS_HASH, canonical_json, event_hash
-from events.signing import Signer
 from events.model import utc as _utc
+from events.signing import Signer
 from events.tables import events as T
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import re
-from dataclasses import dataclass
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -30,6 +33,7 @@ from ecrf.text import MAX_FULL_NAME, TextProblem, clean_text
 from events import ConcurrencyError, EventStore, NewEvent
 
 _hasher = PasswordHasher()
+CHECKED_TOKENS = 4096  # signature checks remembered (one per live token is plenty)
 _dummy_hash: str | None = None  # checked for a name that is no account: the same argon2 work
 USERNAME_PATTERN = r"[a-z0-9._-]{1,64}"
 REFUSED_LOGIN = ("invalid_credentials", "the username or password is wrong, or the account is "
@@ -148,6 +152,12 @@ class Tokens:
 
     secret_key: str
     ttl: int
+    #: Tokens whose signature was checked: token -> (username, token id, expiry). Checking an
+    #: HMAC signature again gives the same answer, so only the expiry is looked at again (and
+    #: the account's revocations, by the caller, on every request).
+    _checked: OrderedDict[str, tuple[str, str, float]] = field(
+        default_factory=OrderedDict, compare=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     def _serializer(self) -> URLSafeTimedSerializer:
         return URLSafeTimedSerializer(self.secret_key, salt="ecrf-access-token")
@@ -158,13 +168,27 @@ class Tokens:
 
     def claims(self, token: str) -> tuple[str, str]:
         """Return (username, token id) of a valid, unexpired token, or refuse with 401."""
-        try:
-            claims = self._serializer().loads(token, max_age=self.ttl)
-        except SignatureExpired:
-            raise Unauthenticated("token_expired", "the access token has expired") from None
-        except BadSignature:
-            raise Unauthenticated("invalid_token", "the access token is not valid") from None
-        return str(claims["u"]), str(claims.get("t", ""))
+        with self._lock:
+            known = self._checked.get(token)
+            if known is not None:
+                self._checked.move_to_end(token)
+        if known is None:
+            try:
+                claims, signed_at = self._serializer().loads(token, max_age=self.ttl,
+                                                             return_timestamp=True)
+            except SignatureExpired:
+                raise Unauthenticated("token_expired", "the access token has expired") from None
+            except BadSignature:
+                raise Unauthenticated("invalid_token", "the access token is not valid") from None
+            known = (str(claims["u"]), str(claims.get("t", "")),
+                     signed_at.timestamp() + self.ttl)
+            with self._lock:
+                self._checked[token] = known
+                while len(self._checked) > CHECKED_TOKENS:
+                    self._checked.popitem(last=False)
+        if time.time() > known[2]:
+            raise Unauthenticated("token_expired", "the access token has expired")
+        return known[0], known[1]
 
 
 def _require_user(store: EventStore, username: str) -> User:
