@@ -8,7 +8,7 @@ A pure function over recorded events: no database, no Flask. Form events carry
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -93,6 +93,12 @@ class Casebook:
                 e for e in self.entries.values()
                 if not e.voided and (form is None or e.form == form)]
         return found
+
+    def fork(self) -> Casebook:
+        """A copy to apply later events to, leaving this one as it is: the entries are shared
+        (``apply`` replaces an entry it changes instead of changing it), the workflow copied."""
+        return Casebook(self.subject_id, self.site_id, self.version, self.position,
+                        dict(self.entries), self.workflow.fork())
 
     def current(self, form: str | None = None) -> list[Entry]:
         """Return the entries that count (not voided), optionally of one form, in entry order."""
@@ -190,7 +196,7 @@ def apply(book: Casebook, event: RecordedEvent) -> None:
             [_version("original", event, values, values, None)],
         )
     elif event.type == CORRECTED:
-        entry = book.entries[data["entry_id"]]
+        entry = book.entries[data["entry_id"]] = _changed(book.entries[data["entry_id"]])
         entry.values = {**entry.values, **data["changes"]}
         entry.values = {k: v for k, v in entry.values.items() if v is not None}
         if "derived" in data:
@@ -199,10 +205,15 @@ def apply(book: Casebook, event: RecordedEvent) -> None:
             _version("correction", event, entry.values, dict(data["changes"]),
                      data.get("reason")))
     elif event.type == VOIDED:
-        entry = book.entries[data["entry_id"]]
+        entry = book.entries[data["entry_id"]] = _changed(book.entries[data["entry_id"]])
         entry.voided, entry.void_reason = True, data.get("reason")
         entry.versions.append(_version("void", event, entry.values, {}, data.get("reason")))
     apply_workflow(book.workflow, event)
+
+
+def _changed(entry: Entry) -> Entry:
+    """The entry to change: a copy, so that a casebook forked before keeps the old one."""
+    return replace(entry, versions=list(entry.versions))
 
 
 def _version(kind: str, event: RecordedEvent, values: dict, changes: dict,

@@ -5,7 +5,7 @@ Folded from the same subject stream as the entries (projections/casebook.py call
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from events import RecordedEvent
@@ -93,6 +93,12 @@ class Workflow:
 
     def open_queries(self) -> list[Query]:
         return [q for q in self.queries.values() if q.state in ("open", "answered")]
+
+    def fork(self) -> Workflow:
+        """A copy that applying events to cannot change this one (its parts are small)."""
+        return Workflow({k: replace(q, history=list(q.history)) for k, q in self.queries.items()},
+                        {k: replace(v) for k, v in self.verifications.items()},
+                        [replace(s) for s in self.signatures], self.locked, self.lock_reason)
 
     def to_dict(self) -> dict[str, Any]:
         return {"locked": self.locked, "lock_reason": self.lock_reason,

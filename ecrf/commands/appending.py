@@ -10,10 +10,11 @@ from typing import Any
 
 from ecrf.accounts.model import User
 from ecrf.commands.outcome import Outcome, replayed_outcome, write_receipt
+from ecrf.commands.subjects import casebook_of
 from ecrf.errors import Conflict, Invalid
 from ecrf.text import MAX_REASON, TextProblem, clean_text
 from events import ConcurrencyError, EventStore, IdempotencyKeyReused, NewEvent, RecordedEvent
-from projections.casebook import Casebook, fold_casebook
+from projections.casebook import Casebook
 
 
 def required_reason(reason: Any) -> str:
@@ -97,7 +98,7 @@ def append_as(store: EventStore, user: User, stream_id: str, events: Sequence[Ne
     rebase = None
     if decide is not None:
         def rebase(now: list[RecordedEvent]) -> list[NewEvent]:
-            book = fold_casebook(now)
+            book = casebook_of(store, now)
             if book is None:  # pragma: no cover - a subject's stream starts with its registration
                 raise Conflict("version_conflict", "the casebook is gone: reload and retry")
             return stamp(decide(book))

@@ -1,0 +1,59 @@
+"""Folded casebooks kept between requests, so a long stream is not folded again for each one.
+
+A casebook at version v is a pure function of the stream's first v events, which never
+change: the cache keeps the latest one folded per stream and brings it forward by applying
+only the events after it. Callers get a fork (``Casebook.fork``), never the kept one, so what
+they apply to theirs (the edit checks do) cannot reach the cache.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from events import RecordedEvent
+from projections.casebook import Casebook, apply, fold_casebook
+
+
+class CasebookCache:
+    """Least-recently-used map of stream id -> the latest casebooks folded from it (a few
+    versions, newest last: requests that read the stream a moment earlier still find one)."""
+
+    def __init__(self, max_books: int = 1024, versions: int = 4) -> None:
+        self.max_books, self.versions = max_books, versions
+        self._books: OrderedDict[str, tuple[Casebook, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def casebook(self, events: Sequence[RecordedEvent]) -> Casebook | None:
+        """Fold a whole stream (its events in version order, from version 1) into its casebook.
+
+        A kept casebook is used only when the same event stands at its version in ``events``
+        (same position), so a stream read from another store cannot mislead it.
+        """
+        if not events:
+            return None
+        stream_id = events[0].stream_id
+        with self._lock:
+            kept = self._books.get(stream_id, ())
+        base = next((b for b in reversed(kept) if 0 < b.version <= len(events)
+                     and events[b.version - 1].position == b.position), None)
+        if base is not None:
+            if base.version == len(events):
+                return base.fork()
+            book = base.fork()
+            for event in events[base.version:]:
+                apply(book, event)
+        else:
+            book = fold_casebook(events)
+            if book is None:
+                return None
+        with self._lock:
+            kept = self._books.get(stream_id, ())
+            if kept and kept[-1].version >= book.version:
+                return book  # a newer one is kept already; this one is the caller's alone
+            self._books[stream_id] = (*kept[-(self.versions - 1):], book)
+            self._books.move_to_end(stream_id)
+            while len(self._books) > self.max_books:
+                self._books.popitem(last=False)
+        return book.fork()

@@ -1,0 +1,93 @@
+"""The casebook cache hands out casebooks equal to folding the stream afresh, at every version,
+and what a caller applies to its casebook never reaches the cache or another caller."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ecrf.accounts.service import load_user
+from ecrf.commands.edit_checks import SYSTEM
+from ecrf.commands.locks import lock_casebook, unlock_casebook
+from ecrf.commands.workflow import (
+    answer_query,
+    close_query,
+    open_query,
+    sign_casebook,
+    verify_entry,
+)
+from events import RecordedEvent
+from projections.casebook import apply, fold_casebook
+from projections.casebook_cache import CasebookCache
+from tests.api.conftest import PASSWORD
+from tests.scenario import Subject
+
+
+def _rich_subject(store) -> None:
+    """Entries, corrections, a void, queries in several states, a verification voided by a
+    correction, a signature invalidated by a later event, a lock and an unlock."""
+    subject = Subject(store, "ITP-001")
+    labs = subject.screening_labs(platelets=14)
+    first = subject.platelets(7, 41)
+    second = subject.platelets(14, 55)
+    monitor, investigator = load_user(store, "monitor"), load_user(store, "investigator")
+    manager, staff = load_user(store, "dm"), load_user(store, "staff")
+    verify_entry(store, monitor, "ITP-001", first)
+    query = open_query(store, monitor, "ITP-001", second, "platelets", "please check")
+    answer_query(store, staff, "ITP-001", query.query_id, "checked against the lab report")
+    other = open_query(store, monitor, "ITP-001", labs, None, "source document?")
+    close_query(store, monitor, "ITP-001", other.query_id, "seen")
+    subject.correct(first, platelets=42)  # voids the verification
+    sign_casebook(store, investigator, "ITP-001", PASSWORD, "approval")
+    subject.void(second)  # invalidates the signature
+    lock_casebook(store, manager, "ITP-001", "interim analysis")
+    unlock_casebook(store, manager, "ITP-001", "analysis done")
+    subject.platelets(21, 60)
+
+
+def test_every_version_from_the_cache_equals_a_fresh_fold(store):
+    _rich_subject(store)
+    events = store.read_stream("ITP-001")
+    assert {"EntryCorrected", "EntryVoided", "CasebookSigned", "QueryClosed",
+            "CasebookUnlocked"} <= {e.type for e in events}
+    cache = CasebookCache()
+    for version in range(1, len(events) + 1):  # forward, one event at a time
+        assert cache.casebook(events[:version]).to_dict() == \
+            fold_casebook(events[:version]).to_dict()
+    for version in range(len(events), 0, -3):  # older reads after newer ones
+        assert cache.casebook(events[:version]).to_dict() == \
+            fold_casebook(events[:version]).to_dict()
+
+
+def test_what_a_caller_applies_to_its_casebook_reaches_no_one_else(store):
+    _rich_subject(store)
+    events = store.read_stream("ITP-001")
+    cache = CasebookCache()
+    mine = cache.casebook(events[:-4])
+    expected = fold_casebook(events[:-4]).to_dict()
+    for event in events[-4:]:  # a correction-free tail: a void, lock, unlock, new entry
+        apply(mine, event)
+    theirs = cache.casebook(events[:-4])
+    assert theirs.to_dict() == expected
+    assert cache.casebook(events).to_dict() == fold_casebook(events).to_dict()
+    # a correction applied to a fork leaves the kept entry and its history as they were
+    entry = next(e for e in theirs.current("platelet_count"))
+    correction = RecordedEvent(
+        events[-1].position + 1, "ITP-001", events[-1].stream_version + 1, "EntryCorrected",
+        1, {"entry_id": entry.entry_id, "form": entry.form, "changes": {"platelets": 99},
+            "reason": "typo"}, {"actor": SYSTEM.username}, events[-1].recorded_at,
+        "0" * 64)
+    apply(theirs, correction)
+    again = cache.casebook(events[:-4])
+    assert again.to_dict() == expected
+    assert again.entries[entry.entry_id].values["platelets"] != 99
+
+
+def test_a_stream_whose_event_differs_from_the_kept_one_is_folded_afresh(store):
+    _rich_subject(store)
+    events = store.read_stream("ITP-001")
+    cache = CasebookCache()
+    cache.casebook(events[:6])
+    elsewhere = [*events[:5], replace(events[5], position=events[5].position + 1000)]
+    book = cache.casebook([*elsewhere, *events[6:8]])
+    assert book.to_dict() == fold_casebook([*elsewhere, *events[6:8]]).to_dict()
+    assert cache.casebook(events[:6]).position == events[5].position
