@@ -11,21 +11,20 @@ row; the chain simply continues from the last accepted one.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from events.encoding import GENESIS_HASH, canonical_json, format_timestamp, hash_encoded
-from events.engine import WRITE
 from events.errors import ConcurrencyError, IdempotencyKeyReused
 from events.group_commit import PendingAppend
 from events.model import ONE_MICROSECOND, Head, NewEvent, RecordedEvent, utc
-from events.reading import COLUMNS, READ_STREAM_AFTER, decode_row, decode_rows
+from events.reading import decode_row
 from events.rotation import ROTATION_TYPE
 from events.signing import SigningKeyError
-from events.tables import events as T
 
 if TYPE_CHECKING:
     from events.store import EventStore
@@ -35,23 +34,52 @@ if TYPE_CHECKING:
 # run as a role that may only SELECT and INSERT events (ecrf db grant-app-role).
 APPEND_LOCK = "SELECT pg_advisory_xact_lock(4242001)"
 
-_INSERT = T.insert()
-_HEAD = (sa.select(T.c.position, T.c.hash, T.c.recorded_at, T.c.key_id, T.c.type)
-         .order_by(T.c.position.desc()).limit(1))
-# Stream version and chain head in ONE statement, for the usual batch of one append. The head
-# row is missing only when the log is empty, and then no stream exists either (version 0).
-_VERSION_AND_HEAD = (
-    sa.select(
-        sa.select(sa.func.max(T.c.stream_version))
-        .where(T.c.stream_id == sa.bindparam("stream_id"))
-        .scalar_subquery().label("version"),
-        T.c.position, T.c.hash, T.c.recorded_at, T.c.key_id, T.c.type,
-    )
-    .order_by(T.c.position.desc()).limit(1)
-)
-_VERSIONS = (sa.select(T.c.stream_id, sa.func.max(T.c.stream_version))
-             .where(T.c.stream_id.in_(sa.bindparam("ids", expanding=True)))
-             .group_by(T.c.stream_id))
+_FIELDS = ("position", "stream_id", "stream_version", "type", "schema_version", "data",
+           "metadata", "recorded_at", "hash", "idempotency_key", "signature", "key_id")
+_SELECTED = ("events.position, events.stream_id, events.stream_version, events.type, "
+             "events.schema_version, events.data, events.metadata, events.recorded_at, "
+             "events.hash")
+
+
+class WriterSql:
+    """The writer's statements in the driver's own parameter style, sent through its cursor:
+    SQLAlchemy's statement execution would cost more than SQLite takes to run them."""
+
+    def __init__(self, postgres: bool) -> None:
+        self.mark = mark = "%s" if postgres else "?"
+        head = "events.position, events.hash, events.recorded_at, events.key_id, events.type"
+        self.head = f"SELECT {head} FROM events ORDER BY events.position DESC LIMIT 1"
+        self.version_and_head = (
+            f"SELECT {head}, (SELECT max(e.stream_version) FROM events AS e "
+            f"WHERE e.stream_id = {mark}) FROM events ORDER BY events.position DESC LIMIT 1")
+        self.empty_version = f"SELECT max(stream_version) FROM events WHERE stream_id = {mark}"
+        self.stream_after = (f"SELECT {_SELECTED} FROM events WHERE events.stream_id = {mark} "
+                             f"AND events.stream_version > {mark} "
+                             "ORDER BY events.stream_version")
+        self.data_at = f"SELECT events.data FROM events WHERE events.position = {mark}"
+        self.insert = (f"INSERT INTO events ({', '.join(_FIELDS)}) VALUES "
+                       f"({', '.join([mark] * len(_FIELDS))})")
+        self.text_times = not postgres
+
+    def marks(self, n: int) -> str:
+        return ", ".join([self.mark] * n)
+
+    def versions(self, n: int) -> str:
+        return (f"SELECT stream_id, max(stream_version) FROM events WHERE stream_id IN "
+                f"({self.marks(n)}) GROUP BY stream_id")
+
+    def keys(self, n: int) -> str:
+        return (f"SELECT {_SELECTED}, events.idempotency_key FROM events "
+                f"WHERE events.idempotency_key IN ({self.marks(n)})")
+
+    def stored_time(self, moment: datetime) -> Any:
+        """recorded_at as the column stores it (SQLite: SQLAlchemy's text of the UTC time)."""
+        if self.text_times:
+            return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return moment
+
+    def read_time(self, value: Any) -> datetime:
+        return utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
 
 class BatchWriter:
@@ -59,13 +87,16 @@ class BatchWriter:
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
+        self.sql = WriterSql(store._postgres)
+        self._driver_error = store.engine.dialect.loaded_dbapi.Error
+        self._log_head = 0  # the head when the current batch took the lock
 
     def commit(self, batch: list[PendingAppend]) -> None:
         """Decide and commit a batch; if the database refuses the batch as a whole, commit its
         appends one by one so that one bad append cannot fail the others."""
         try:
             committed = self._commit(batch)
-        except sa.exc.DBAPIError:
+        except (sa.exc.DBAPIError, self._driver_error):
             if len(batch) == 1:
                 raise
             for pending in batch:
@@ -89,17 +120,17 @@ class BatchWriter:
         """
         store = self.store
         answers: list[tuple[PendingAppend, list[RecordedEvent] | None, Exception | None]] = []
-        with store._writer_lock, store.engine.connect().execution_options(**WRITE) as conn, \
-                conn.begin():
+        with store._writer_lock, _transaction(store) as cursor:
             if store._postgres:
-                conn.exec_driver_sql(APPEND_LOCK)
-            head, versions = self._state(conn, batch)
-            earlier = self._earlier_keys(conn, batch)
-            rows: list[dict[str, Any]] = []
+                cursor.execute(APPEND_LOCK)
+            head, versions = self._state(cursor, batch)
+            self._log_head = head.position if head else 0
+            earlier = self._earlier_keys(cursor, batch)
+            rows: list[tuple] = []
             pending_events: dict[str, list[RecordedEvent]] = {}
             for pending in batch:
                 try:
-                    recorded, new_rows = self._decide(conn, pending, head, versions, earlier,
+                    recorded, new_rows = self._decide(cursor, pending, head, versions, earlier,
                                                       pending_events)
                 except Exception as refusal:  # this append is refused; the batch goes on
                     answers.append((pending, None, refusal))
@@ -113,7 +144,7 @@ class BatchWriter:
                 if pending.idempotency_key is not None:
                     earlier[pending.idempotency_key] = [recorded[0]]
             if rows:
-                conn.execute(_INSERT, rows)
+                self.insert_rows(cursor, rows)
         accepted = []
         for pending, recorded, refusal in answers:
             if recorded is not None:
@@ -124,33 +155,45 @@ class BatchWriter:
                 pending.fail(refusal)
         return accepted
 
-    def _state(self, conn: sa.Connection, batch: list[PendingAppend]
+    def insert_rows(self, cursor: Any, rows: list[tuple]) -> None:
+        """Insert the accepted rows (one statement; tests replace it to fail a commit)."""
+        cursor.executemany(self.sql.insert, rows)
+
+    def _state(self, cursor: Any, batch: list[PendingAppend]
                ) -> tuple[Head | None, dict[str, int]]:
         """The chain head and the version of every stream the batch appends to; refuses the
         whole batch (SigningKeyError) when this server's key is not the one the log expects."""
         streams = sorted({p.stream_id for p in batch})
         if len(streams) == 1:
-            found = conn.execute(_VERSION_AND_HEAD, {"stream_id": streams[0]}).first()
-            versions = {streams[0]: (found.version or 0) if found is not None else 0}
+            cursor.execute(self.sql.version_and_head, (streams[0],))
+            found = cursor.fetchone()
+            versions = {streams[0]: (found[5] or 0) if found is not None else 0}
         else:
-            found = conn.execute(_HEAD).first()
-            versions = dict(conn.execute(_VERSIONS, {"ids": streams}).all()) if found else {}
+            cursor.execute(self.sql.head)
+            found = cursor.fetchone()
+            versions = {}
+            if found is not None:
+                cursor.execute(self.sql.versions(len(streams)), tuple(streams))
+                versions = dict(cursor.fetchall())
         if found is None:
             return None, versions
-        if self.store.signer is not None and found.key_id is not None:
-            self._check_signer_follows(conn, found)
-        return _head_row(found), versions
+        position, hash_, recorded_at, key_id, type_ = found[:5]
+        if self.store.signer is not None and key_id is not None:
+            self._check_signer_follows(cursor, position, key_id, type_)
+        return Head(position, hash_, self.sql.read_time(recorded_at)), versions
 
-    def _earlier_keys(self, conn: sa.Connection, batch: list[PendingAppend]
+    def _earlier_keys(self, cursor: Any, batch: list[PendingAppend]
                       ) -> dict[str, list[RecordedEvent]]:
         keys = [p.idempotency_key for p in batch if p.idempotency_key is not None]
         if not keys:
             return {}
-        found = conn.execute(sa.select(*COLUMNS, T.c.idempotency_key)
-                             .where(T.c.idempotency_key.in_(keys))).all()
-        return {row.idempotency_key: [decode_row(row, self.store.upcasters)] for row in found}
+        cursor.execute(self.sql.keys(len(keys)), tuple(keys))
+        return {row[9]: [self._decoded(row)] for row in cursor.fetchall()}
 
-    def _decide(self, conn: sa.Connection, pending: PendingAppend, head: Head | None,
+    def _decoded(self, row: tuple) -> RecordedEvent:
+        return decode_row((*row[:7], self.sql.read_time(row[7]), row[8]), self.store.upcasters)
+
+    def _decide(self, cursor: Any, pending: PendingAppend, head: Head | None,
                 versions: dict[str, int], earlier: dict[str, list[RecordedEvent]],
                 pending_events: dict[str, list[RecordedEvent]]
                 ) -> tuple[list[RecordedEvent], list[dict[str, Any]]]:
@@ -163,48 +206,77 @@ class BatchWriter:
         if pending.expected_version is not None and version != pending.expected_version:
             if pending.rebase is None:
                 raise ConcurrencyError(stream_id, pending.expected_version, version)
-            now = self._stream_now(conn, stream_id, pending_events.get(stream_id, []))
+            now = self._stream_now(cursor, stream_id, pending_events.get(stream_id, []))
             new_events = list(pending.rebase(now))
             if not new_events:
                 raise ValueError("a rebase must give at least one event")
         recorded, rows = number_and_link(stream_id, version, head, new_events, pending.stamp)
         signer = self.store.signer
-        if signer is not None:
-            sign, key_id = signer.sign, signer.key_id
-            for row in rows:
-                row["signature"], row["key_id"] = sign(row["hash"].encode("ascii")), key_id
-        if key is not None:
-            rows[0]["idempotency_key"] = key
-        return recorded, rows
+        signature = signer.sign if signer is not None else None
+        key_id = signer.key_id if signer is not None else None
+        stored_time = self.sql.stored_time(recorded[0].recorded_at)
+        tuples = [(r["position"], r["stream_id"], r["stream_version"], r["type"],
+                   r["schema_version"], r["data"], r["metadata"], stored_time, r["hash"],
+                   key if index == 0 else None,
+                   signature(r["hash"].encode("ascii")) if signature else None, key_id)
+                  for index, r in enumerate(rows)]
+        return recorded, tuples
 
-    def _stream_now(self, conn: sa.Connection, stream_id: str,
+    def _stream_now(self, cursor: Any, stream_id: str,
                     in_batch: list[RecordedEvent]) -> list[RecordedEvent]:
         """The stream as it stands inside this transaction: what the cache holds, what the
         database has after that, and what earlier appends of this batch add."""
-        held = list(self.store._cache.get(stream_id) or ())
-        rows = conn.execute(READ_STREAM_AFTER, {"stream_id": stream_id,
-                                                "after_version": len(held)}).all()
-        return held + decode_rows(rows, self.store.upcasters) + in_batch
+        cache = self.store._cache
+        complete = cache.seen >= self._log_head  # read before the stream: seen only grows
+        held = cache.get(stream_id)
+        if held is not None and complete:
+            return [*held, *in_batch]  # the cache knows the log up to the locked head
+        known = list(held or ())
+        cursor.execute(self.sql.stream_after, (stream_id, len(known)))
+        return known + [self._decoded(row) for row in cursor.fetchall()] + in_batch
 
-    def _check_signer_follows(self, conn: sa.Connection, head: sa.Row) -> None:
+    def _check_signer_follows(self, cursor: Any, position: int, key_id: str, type_: str
+                              ) -> None:
         """Refuse to sign with a key the log no longer expects: the head was signed by another
         key, or a rotation (made by another process, e.g. `ecrf keys rotate` while this server
         ran) retired this one. Signing on would leave events that never verify."""
         signer = self.store.signer
         assert signer is not None
-        expected = head.key_id
-        if head.type == ROTATION_TYPE:
-            data = conn.execute(sa.select(T.c.data).where(T.c.position == head.position)
-                                ).scalar_one()
+        expected = key_id
+        if type_ == ROTATION_TYPE:
+            cursor.execute(self.sql.data_at, (position,))
             try:
-                expected = json.loads(data)["new_key_id"]
+                expected = json.loads(cursor.fetchone()[0])["new_key_id"]
             except (ValueError, KeyError, TypeError):
-                expected = head.key_id
+                expected = key_id
         if expected != signer.key_id:
             raise SigningKeyError(
                 f"this server signs with key {signer.key_id}, but the log now expects "
                 f"key {expected} (a key rotation?): nothing was recorded; restart the server "
                 "with the current key")
+
+
+@contextmanager
+def _transaction(store: EventStore) -> Iterator[Any]:
+    """A write transaction on a pooled connection, through the driver: SQLite ``BEGIN
+    IMMEDIATE`` (the pool's connections run in autocommit, events.engine), PostgreSQL's
+    implicit BEGIN; committed when the block ends, rolled back when it raises."""
+    fairy = store.engine.raw_connection()
+    try:
+        driver = fairy.driver_connection
+        cursor = driver.cursor()
+        try:
+            if not store._postgres:
+                cursor.execute("BEGIN IMMEDIATE")
+            yield cursor
+            driver.commit()
+        except BaseException:
+            driver.rollback()
+            raise
+        finally:
+            cursor.close()
+    finally:
+        fairy.close()
 
 
 def number_and_link(stream_id: str, version: int, head: Head | None,
@@ -241,10 +313,6 @@ def number_and_link(stream_id: str, version: int, head: Head | None,
                      "metadata": meta_text, "recorded_at": now, "hash": prev_hash,
                      "idempotency_key": None, "signature": None, "key_id": None})
     return recorded, rows
-
-
-def _head_row(found: sa.Row) -> Head:
-    return Head(found.position, found.hash, utc(found.recorded_at))
 
 
 def _head_of(event: RecordedEvent) -> Head:

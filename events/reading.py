@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from events.model import RecordedEvent, utc
@@ -23,7 +26,27 @@ READ_STREAM_AFTER = (sa.select(*COLUMNS)
                      .order_by(T.c.stream_version))
 READ_ALL_PAGE = (sa.select(*COLUMNS).where(T.c.position > sa.bindparam("after"))
                  .order_by(T.c.position).limit(sa.bindparam("limit")))
-_loads = json.JSONDecoder().decode
+_stdlib_loads = json.JSONDecoder().decode
+
+
+_LONG_NUMBER = re.compile(r"[0-9]{19}")
+
+
+def _loads(text: str) -> Any:
+    """Decode stored JSON with orjson (2-3x faster than the standard library on payloads).
+
+    orjson reads an integer beyond 64 bits as a float, and declines NaN or a lone surrogate:
+    a text with a run of 19 digits, or one orjson refuses, is decoded by the standard library,
+    so every stored payload decodes to the value it always did (tests/unit/test_encoding.py).
+    Encoding for the hash chain stays events.encoding.canonical_json: orjson writes some
+    floats differently.
+    """
+    if _LONG_NUMBER.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return _stdlib_loads(text)
 
 
 def decode_rows(rows: Sequence[sa.Row], upcasters: Upcasters | None = None
@@ -48,11 +71,11 @@ def decode_row(row: Sequence, upcasters: Upcasters | None = None) -> RecordedEve
     """Decode one row (its first nine columns are COLUMNS), upcasting old payload versions."""
     position, stream_id, stream_version, type_, version, data, metadata, recorded_at, hash_ = \
         row[:9]
-    data = json.loads(data)
+    data = _loads(data)
     if upcasters:
         version, data = upcasters.upcast(type_, version, data)
     return RecordedEvent(position, stream_id, stream_version, type_, version, data,
-                         json.loads(metadata), utc(recorded_at), hash_)
+                         _loads(metadata), utc(recorded_at), hash_)
 
 
 class RawReads:

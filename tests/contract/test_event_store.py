@@ -128,19 +128,18 @@ def test_the_database_refuses_update_and_delete_of_events(store, statement):
     assert verify_chain(store.engine).ok
 
 
-def test_a_batch_that_fails_half_way_appends_nothing(store):
+def test_a_batch_that_fails_half_way_appends_nothing(store, monkeypatch):
     store.append("S-1", recorded(1), expected_version=0)
+    insert = store._writer.insert_rows
 
-    def fail_after_insert(conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith("INSERT INTO EVENTS"):
-            raise RuntimeError("disk full after the insert, before the commit")
+    def fail_after_insert(cursor, rows):
+        insert(cursor, rows)
+        raise RuntimeError("disk full after the insert, before the commit")
 
-    sa.event.listen(store.engine, "after_cursor_execute", fail_after_insert)
-    try:
+    with monkeypatch.context() as patch:
+        patch.setattr(store._writer, "insert_rows", fail_after_insert)
         with pytest.raises(RuntimeError):
             store.append("S-1", recorded(50), expected_version=1)
-    finally:
-        sa.event.remove(store.engine, "after_cursor_execute", fail_after_insert)
     assert store.count() == 1
     again = store.append("S-1", recorded(1), expected_version=1)
     assert again[0].position == 2  # the failed batch left no gap
