@@ -1,17 +1,13 @@
 """The baseline for the HTTP load run: a bare Flask endpoint served exactly like `ecrf serve`.
 
-"Served the same way" means the same WSGI server factory and the same thread count. Neither is
-exposed by ecrf/cli.py as a setting of its own, so this module reads them from the one place
-they are written, the `serve` command: the thread count from its ``--threads`` default, and
-it refuses to run when the command no longer builds its server with waitress'
-``create_server`` (the baseline would then be served differently and the ratio meaningless).
+"Served the same way": the same server factory and settings, ``ecrf.server.make_server``
+(waitress, ``DEFAULT_THREADS`` threads), which `ecrf serve` uses too.
 
 Run: ``python benchmarks/bare_app.py PORT``.
 """
 
 from __future__ import annotations
 
-import inspect
 import sys
 from pathlib import Path
 
@@ -21,7 +17,7 @@ if str(ROOT) not in sys.path:
 
 from flask import Flask, jsonify, request  # noqa: E402
 
-SERVER_FACTORY = "waitress.server.create_server"
+from ecrf.server import DEFAULT_THREADS, make_server  # noqa: E402
 
 app = Flask(__name__)
 
@@ -39,36 +35,9 @@ def bare_get():
     return jsonify({"subject_id": "x", "best_response": "NR"})
 
 
-def serve_threads() -> int:
-    """The thread count `ecrf serve` uses by default (its ``--threads`` option), so that the
-    baseline follows when that default changes."""
-    from ecrf.cli import serve
-
-    for param in serve.params:
-        if param.name == "threads":
-            return int(param.default)  # type: ignore[arg-type]
-    raise RuntimeError("`ecrf serve` has no --threads option any more: update bare_app.py")
-
-
-def check_same_server() -> None:
-    """Refuse to serve the baseline when `ecrf serve` stopped using waitress' create_server."""
-    from ecrf.cli import serve
-
-    source = inspect.getsource(serve.callback)  # type: ignore[arg-type]
-    if "from waitress.server import create_server" not in source \
-            or "create_server(" not in source:
-        raise RuntimeError("`ecrf serve` no longer builds its server with "
-                           f"{SERVER_FACTORY}: serve the baseline the same way (bare_app.py)")
-
-
 def main(port: int) -> None:
     """Serve the bare app on 127.0.0.1:port like `ecrf serve` serves the API."""
-    from waitress.server import create_server
-
-    check_same_server()
-    server = create_server(app, host="127.0.0.1", port=port, threads=serve_threads(),
-                           ident="bare")
-    server.run()
+    make_server(app, "127.0.0.1", port, DEFAULT_THREADS, ident="bare").run()
 
 
 if __name__ == "__main__":

@@ -42,11 +42,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bare_app import serve_threads  # noqa: E402
 from ecrf.accounts.model import User  # noqa: E402
 from ecrf.accounts.service import create_user  # noqa: E402
 from ecrf.builder import SubjectBuilder  # noqa: E402
 from ecrf.schema import upgrade  # noqa: E402
+from ecrf.server import DEFAULT_THREADS  # noqa: E402
 from events import EventStore, make_engine  # noqa: E402
 from events.signing import create_key_pair  # noqa: E402
 
@@ -368,8 +368,8 @@ def report(db: str, workloads: list[Workload], args: argparse.Namespace,
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `benchmarks/bench_http_load.py "
         f"--db {db} --seconds {args.seconds} --runs {args.runs}` ({elapsed:.0f} s): wrk, "
         f"{CLIENTS} connections ({WRK_THREADS} threads), against `ecrf serve` and "
-        f"`benchmarks/bare_app.py`, both served by waitress `create_server` with "
-        f"{serve_threads()} threads on loopback; each workload {args.runs} run(s) of "
+        f"`benchmarks/bare_app.py`, both served by `ecrf.server.make_server` (waitress) with "
+        f"{DEFAULT_THREADS} threads on loopback; each workload {args.runs} run(s) of "
         f"{args.seconds} s per server, interleaved (bare, ecrf, bare, ecrf, ...); every figure "
         "is the median of the runs, every ratio median(ecrf)/median(bare) of this invocation.",
         "", "| workload | server | requests/s | 2xx/s | p50 ms | p95 ms | p99 ms | non-2xx | "

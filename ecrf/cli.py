@@ -26,6 +26,7 @@ from ecrf.errors import Rejected
 from ecrf.evidence import ensure_signing_key, run_witness_forever, witness_now
 from ecrf.permissions import ROLES, matrix
 from ecrf.schema import DatabaseNotReady, check_ready, describe_url, upgrade
+from ecrf.server import DEFAULT_THREADS, make_server
 from events import EventStore, event_metadata
 from events.backup import ImportRefused, backup_keys, export_events, import_events
 from events.signing import SigningKeyError, key_id_of, load_public_key
@@ -96,11 +97,9 @@ main.add_command(keys)
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--threads", default=DEFAULT_THREADS, show_default=True, type=int)
 def serve(host: str, port: int, threads: int) -> None:
     """Serve the API with waitress (a production WSGI server)."""
-    from waitress.server import create_server
-
     app = create_app()
     services = app.extensions["ecrf"]
     upgrade(services.store.engine)
@@ -113,7 +112,7 @@ def serve(host: str, port: int, threads: int) -> None:
                      name="witness").start()
     try:
         _probe(host, port)  # waitress leaks its socket when the bind fails: try ours first
-        server = create_server(app, host=host, port=port, threads=threads, ident="ecrf")
+        server = make_server(app, host, port, threads)
     except OSError as error:  # e.g. the port is taken: one line, not a traceback
         stop.set()
         click.echo(f"error: cannot serve on {host}:{port}: {error.strerror or error}; "
