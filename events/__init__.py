@@ -5,7 +5,7 @@ It knows nothing of Flask, HTTP, users or clinical rules.
 
 from events.context import event_metadata
 from events.engine import make_engine
-from events.errors import ConcurrencyError, EventStoreError, IdempotencyKeyReused
+from events.errors import ConcurrencyError, EventStoreError, IdempotencyKeyReused, StaleRead
 from events.model import NewEvent, RecordedEvent
 from events.signals import events_committed
 from events.store import EventStore, Head
@@ -20,6 +20,7 @@ __all__ = [
     "IdempotencyKeyReused",
     "NewEvent",
     "RecordedEvent",
+    "StaleRead",
     "event_metadata",
     "events_committed",
     "make_engine",

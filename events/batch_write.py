@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from events.encoding import GENESIS_HASH, canonical_json, format_timestamp, hash_encoded
-from events.errors import ConcurrencyError, IdempotencyKeyReused
+from events.errors import ConcurrencyError, IdempotencyKeyReused, StaleRead
 from events.group_commit import PendingAppend
 from events.model import ONE_MICROSECOND, Head, NewEvent, RecordedEvent, utc
 from events.reading import decode_row
@@ -175,12 +175,32 @@ class BatchWriter:
             if found is not None:
                 cursor.execute(self.sql.versions(len(streams)), tuple(streams))
                 versions = dict(cursor.fetchall())
+        depends = sorted({s for p in batch for s in p.depends} - set(streams))
+        if depends:
+            versions.update(self._versions_of(cursor, depends, found[0] if found else 0))
         if found is None:
             return None, versions
         position, hash_, recorded_at, key_id, type_ = found[:5]
         if self.store.signer is not None and key_id is not None:
             self._check_signer_follows(cursor, position, key_id, type_)
         return Head(position, hash_, self.sql.read_time(recorded_at)), versions
+
+    def _versions_of(self, cursor: Any, streams: list[str], head: int) -> dict[str, int]:
+        """Stream versions from the cache when it knows the log up to the locked head (the
+        trial stream always is), else from the database."""
+        cache = self.store._cache
+        complete = cache.seen >= head  # read before the streams: seen only grows
+        found, missing = {}, []
+        for stream_id in streams:
+            held = cache.get(stream_id) if complete else None
+            if held is None:
+                missing.append(stream_id)
+            else:
+                found[stream_id] = len(held)
+        if missing:
+            cursor.execute(self.sql.versions(len(missing)), tuple(missing))
+            found.update(dict(cursor.fetchall()))
+        return found
 
     def _earlier_keys(self, cursor: Any, batch: list[PendingAppend]
                       ) -> dict[str, list[RecordedEvent]]:
@@ -200,6 +220,9 @@ class BatchWriter:
         key = pending.idempotency_key
         if key is not None and key in earlier:
             raise IdempotencyKeyReused(key, earlier[key])
+        for other, read in pending.depends.items():
+            if versions.get(other, 0) != read:
+                raise StaleRead(other, read, versions.get(other, 0))
         stream_id = pending.stream_id
         version = versions.get(stream_id, 0)
         new_events = pending.new_events

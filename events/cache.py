@@ -28,6 +28,9 @@ class StreamCache:
         self._streams: OrderedDict[str, tuple[RecordedEvent, ...]] = OrderedDict()
         self._lock = threading.Lock()
         self.seen = 0
+        #: Moves whenever the set of streams held grows; a refresh that chose the rows of the
+        #: streams held must find it unchanged, or a stream put meanwhile could miss a row.
+        self.generation = 0
 
     def get(self, stream_id: str) -> tuple[RecordedEvent, ...] | None:
         """Return the stream as known up to ``seen`` (None: not held)."""
@@ -52,20 +55,25 @@ class StreamCache:
             if self.seen != loaded_after_seen:
                 return
             current = self._streams.get(stream_id)
+            if current is None:
+                self.generation += 1
             if current is None or len(events) > len(current):
                 self._streams[stream_id] = events
             self._streams.move_to_end(stream_id)
             while len(self._streams) > self.max_streams:
                 self._streams.popitem(last=False)
 
-    def advance(self, events: Iterable[RecordedEvent], through: int, after: int) -> bool:
+    def advance(self, events: Iterable[RecordedEvent], through: int, after: int,
+                generation: int | None = None) -> bool:
         """Add the log's events at positions (after, through] to the streams held.
 
-        ``events`` must be all of them, in position order; refused (False) unless ``after``
-        is the position the cache knows, so a gap can never be papered over.
+        ``events`` must be all of them that belong to streams held, in position order;
+        refused (False) unless ``after`` is the position the cache knows and, when given,
+        ``generation`` is still the cache's (no stream became held since they were chosen),
+        so a gap can never be papered over.
         """
         with self._lock:
-            if after != self.seen:
+            if after != self.seen or (generation is not None and generation != self.generation):
                 return False
             streams = self._streams
             for event in events:

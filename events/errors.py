@@ -31,3 +31,8 @@ class IdempotencyKeyReused(EventStoreError):
         super().__init__(f"idempotency key {key!r} was already used")
         self.key = key
         self.events = events
+
+
+class StaleRead(ConcurrencyError):
+    """Another stream the caller decided on (e.g. the trial lock) moved since it was read:
+    decide again on a fresh read."""

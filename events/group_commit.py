@@ -37,6 +37,9 @@ class PendingAppend:
     idempotency_key: str | None
     stamp: dict[str, Any]
     rebase: Rebase | None = None
+    #: Other streams the decision read, at the versions it read them (e.g. the trial lock):
+    #: if one moved, the append is refused with StaleRead, even when it could be rebased.
+    depends: dict[str, int] = field(default_factory=dict)
     result: list[RecordedEvent] | None = None
     error: BaseException | None = None
     finished: bool = False

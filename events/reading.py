@@ -103,7 +103,7 @@ class RawReads:
             rows = cursor.fetchall()
         finally:
             cursor.close()
-        if self._text_times and rows and isinstance(rows[0][7], str):
+        if self._text_times and rows and len(rows[0]) > 7 and isinstance(rows[0][7], str):
             parse = datetime.fromisoformat
             rows = [(*row[:7], parse(row[7]), *row[8:]) for row in rows]
         return rows

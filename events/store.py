@@ -99,6 +99,7 @@ class EventStore:
         expected_version: int | None,
         idempotency_key: str | None = None,
         rebase: Rebase | None = None,
+        depends: dict[str, int] | None = None,
     ) -> list[RecordedEvent]:
         """Append events to a stream atomically and return them as recorded.
 
@@ -112,7 +113,7 @@ class EventStore:
         if not new_events:
             raise ValueError("append needs at least one event")
         pending = PendingAppend(stream_id, new_events, expected_version, idempotency_key,
-                                current_metadata(), rebase)
+                                current_metadata(), rebase, dict(depends or {}))
         try:
             recorded = self._committer.submit(pending)
         finally:
@@ -167,10 +168,11 @@ class EventStore:
                     return
             if not rows:
                 return
+            generation = cache.generation  # before choosing the rows of the streams held
             held = [row for row in rows if cache.holds(row[1])]
             last = rows[-1][0]
-            if cache.advance(self.decode_rows(held), through=last, after=seen) or \
-                    cache.seen >= last:
+            if cache.advance(self.decode_rows(held), through=last, after=seen,
+                             generation=generation) or cache.seen >= last:
                 return
         cache.forget_all(cache.seen)  # pragma: no cover - other threads kept moving it
 

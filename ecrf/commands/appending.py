@@ -13,7 +13,14 @@ from ecrf.commands.outcome import Outcome, replayed_outcome, write_receipt
 from ecrf.commands.subjects import casebook_of
 from ecrf.errors import Conflict, Invalid
 from ecrf.text import MAX_REASON, TextProblem, clean_text
-from events import ConcurrencyError, EventStore, IdempotencyKeyReused, NewEvent, RecordedEvent
+from events import (
+    ConcurrencyError,
+    EventStore,
+    IdempotencyKeyReused,
+    NewEvent,
+    RecordedEvent,
+    StaleRead,
+)
 from projections.casebook import Casebook
 
 
@@ -76,7 +83,8 @@ def check_if_match(if_match: int | None, current: int) -> None:
 def append_as(store: EventStore, user: User, stream_id: str, events: Sequence[NewEvent], *,
               expected_version: int, idempotency_key: str | None,
               fingerprint: str | None = None,
-              decide: Callable[[Casebook], Sequence[NewEvent]] | None = None) -> Outcome:
+              decide: Callable[[Casebook], Sequence[NewEvent]] | None = None,
+              depends: dict[str, int] | None = None) -> Outcome:
     """Append events stamped with the acting user, mapping store errors to API errors.
 
     With an idempotency key, the first event's metadata carries the key and the request's
@@ -84,6 +92,9 @@ def append_as(store: EventStore, user: User, stream_id: str, events: Sequence[Ne
     checks and events, as a function of the casebook), a casebook that moved meanwhile is no
     conflict: the store's writer folds it as it now stands and decides again, in order with
     the other writes of its batch (events.group_commit); ``decide`` may refuse by raising.
+    ``depends``: other streams the checks read (the trial lock, from guard_writable); if one
+    moved meanwhile the write is refused with 409 ``stale_read``, which the retry wrappers
+    answer by running the command again on a fresh read.
     """
     def stamp(new: Sequence[NewEvent]) -> list[NewEvent]:
         stamped = [NewEvent(e.type, e.data, {"actor": user.username, "role": user.role,
@@ -105,9 +116,13 @@ def append_as(store: EventStore, user: User, stream_id: str, events: Sequence[Ne
     try:
         recorded = store.append(stream_id, stamp(events), expected_version=expected_version,
                                 idempotency_key=scoped_key(user, idempotency_key),
-                                rebase=rebase)
+                                rebase=rebase, depends=depends)
     except IdempotencyKeyReused as reused:  # a concurrent request with the key won the race
         return _replay(store, reused.events, fingerprint)
+    except StaleRead as moved:
+        raise Conflict("stale_read",
+                       f"{moved.stream_id!r} changed while the request was processed (a trial "
+                       "lock?): nothing was recorded; retry") from None
     except ConcurrencyError as moved:
         raise Conflict("version_conflict",
                        f"the casebook changed while the request was processed (now at "
@@ -121,16 +136,27 @@ def retry_unpinned(command: Callable[..., Outcome]) -> Callable[..., Outcome]:
 
     Without If-Match the client asked for "append to the casebook as it is"; an unrelated
     entry recorded meanwhile is no reason to refuse, so the command reads and checks again.
+    A stale read of another stream (``stale_read``: the trial lock moved) is retried pinned
+    or not: the client's version may well still hold, and the fresh checks decide.
     """
+    return _retrying(command, lambda conflict, kwargs: conflict.code == "stale_read" or (
+        conflict.code == "version_conflict" and kwargs.get("if_match") is None))
 
+
+def retry_stale(command: Callable[..., Outcome]) -> Callable[..., Outcome]:
+    """Re-run a command whose write was refused because a stream its checks read moved."""
+    return _retrying(command, lambda conflict, _kwargs: conflict.code == "stale_read")
+
+
+def _retrying(command: Callable[..., Outcome],
+              retry: Callable[[Conflict, dict[str, Any]], bool]) -> Callable[..., Outcome]:
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Outcome:
         for attempt in range(RETRIES):
             try:
                 return command(*args, **kwargs)
             except Conflict as conflict:
-                if (conflict.code != "version_conflict" or kwargs.get("if_match") is not None
-                        or attempt == RETRIES - 1):
+                if not retry(conflict, kwargs) or attempt == RETRIES - 1:
                     raise
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
         raise AssertionError("unreachable")  # pragma: no cover

@@ -17,6 +17,7 @@ from ecrf.commands.appending import (
     check_if_match,
     replay_if_seen,
     required_reason,
+    retry_stale,
     retry_unpinned,
 )
 from ecrf.commands.derived import derive
@@ -37,13 +38,14 @@ NOT_SUBMITTABLE = frozenset({"registration"})
 ONCE_PER_SUBJECT = {"car_t_infusion": "already_infused", "end_of_study": "already_ended"}
 
 
+@retry_stale
 def register_subject(store: EventStore, user: User, payload: Mapping[str, Any], *,
                      idempotency_key: str | None = None, fingerprint: str | None = None) -> Outcome:
     """Create a subject's stream with its registration form."""
     require(user.role, "subject.register")
     if (replayed := replay_if_seen(store, user, idempotency_key, fingerprint)) is not None:
         return replayed
-    guard_writable(store, None)
+    depends = guard_writable(store, None)
     values = _validated("registration", payload)
     if not user.sees_site(values["site_id"]):
         raise Forbidden("site_not_assigned",
@@ -55,7 +57,7 @@ def register_subject(store: EventStore, user: User, payload: Mapping[str, Any], 
                        {"subject_id": ["already registered"]})
     event = _entry_event("SubjectRegistered", "registration", values, {})
     return append_as(store, user, values["subject_id"], [event], expected_version=0,
-                     idempotency_key=idempotency_key, fingerprint=fingerprint)
+                     idempotency_key=idempotency_key, fingerprint=fingerprint, depends=depends)
 
 
 @retry_unpinned
@@ -83,7 +85,8 @@ def submit_form(store: EventStore, user: User, subject_id: str, form: str,
 
     outcome = append_as(store, user, subject_id, decide(book), expected_version=book.version,
                         idempotency_key=idempotency_key, fingerprint=fingerprint,
-                        decide=None if if_match is not None else decide)
+                        decide=None if if_match is not None else decide,
+                        depends=guard_writable(store, book))
     return run_edit_checks(store, book, outcome, config)
 
 
@@ -106,7 +109,8 @@ def correct_entry(store: EventStore, user: User, subject_id: str, entry_id: str,
 
     outcome = append_as(store, user, subject_id, decide(book), expected_version=book.version,
                         idempotency_key=idempotency_key, fingerprint=fingerprint,
-                        decide=None if if_match is not None else decide)
+                        decide=None if if_match is not None else decide,
+                        depends=guard_writable(store, book))
     return run_edit_checks(store, book, outcome, config)
 
 
@@ -168,7 +172,8 @@ def void_entry(store: EventStore, user: User, subject_id: str, entry_id: str, re
 
     outcome = append_as(store, user, subject_id, decide(book), expected_version=book.version,
                         idempotency_key=idempotency_key, fingerprint=fingerprint,
-                        decide=None if if_match is not None else decide)
+                        decide=None if if_match is not None else decide,
+                        depends=guard_writable(store, book))
     return run_edit_checks(store, book, outcome, config)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from ecrf.accounts.lockout import check_password_for_signature
 from ecrf.accounts.model import User
-from ecrf.commands.appending import append_as
+from ecrf.commands.appending import append_as, retry_stale
 from ecrf.commands.edit_checks import run_edit_checks
 from ecrf.commands.forms import correction_event
 from ecrf.commands.locks import guard_writable
@@ -43,17 +43,19 @@ def _query(book: Casebook, query_id: str) -> Query:
     return query
 
 
-def _append(store: EventStore, user: User, book: Casebook, events: list[NewEvent]) -> Outcome:
+def _append(store: EventStore, user: User, book: Casebook, events: list[NewEvent],
+            depends: dict[str, int]) -> Outcome:
     return append_as(store, user, book.subject_id, events, expected_version=book.version,
-                     idempotency_key=None)
+                     idempotency_key=None, depends=depends)
 
 
+@retry_stale
 def open_query(store: EventStore, user: User, subject_id: str, entry_id: Any, field: Any,
                text: Any) -> Outcome:
     """Ask the site to clarify one field of an entry (monitor or data manager)."""
     require(user.role, "query.open")
     book = load_casebook(store, user, subject_id)
-    guard_writable(store, book)
+    depends = guard_writable(store, book)
     text = _text(text)
     if not isinstance(entry_id, str) or entry_id not in book.entries:
         raise Invalid("validation_failed", "the query must name an entry of this subject",
@@ -65,16 +67,17 @@ def open_query(store: EventStore, user: User, subject_id: str, entry_id: Any, fi
                       {"field": [f"not a field of this {entry.form} entry"]})
     query_id = uuid.uuid4().hex
     return _append(store, user, book, [NewEvent("QueryOpened", {
-        "query_id": query_id, "entry_id": entry_id, "field": field, "text": text})])
+        "query_id": query_id, "entry_id": entry_id, "field": field, "text": text})], depends)
 
 
+@retry_stale
 def answer_query(store: EventStore, user: User, subject_id: str, query_id: str, text: Any,
                  changes: Any = None, reason: Any = None, *,
                  config: TrialConfig = DEFAULT_TRIAL) -> Outcome:
     """Answer a query, optionally correcting the entry in the same commit (site)."""
     require(user.role, "query.answer")
     book = load_casebook(store, user, subject_id)
-    guard_writable(store, book)
+    depends = guard_writable(store, book)
     query = _query(book, query_id)
     text = _text(text)
     if query.state != "open":
@@ -85,7 +88,7 @@ def answer_query(store: EventStore, user: User, subject_id: str, query_id: str, 
         require_for_form(user.role, entry.form if entry else "", "entry.correct")
         events.append(correction_event(book, query.entry_id, changes, reason or text, config))
     events.append(NewEvent("QueryAnswered", {"query_id": query_id, "text": text}))
-    outcome = replace(_append(store, user, book, events), query_id=query_id)
+    outcome = replace(_append(store, user, book, events, depends), query_id=query_id)
     # an answer that corrects the entry is an entry write: its edit checks run as for any
     return run_edit_checks(store, book, outcome, config) if changes is not None else outcome
 
@@ -95,6 +98,7 @@ def _opener_or_data_manager(user: User, query: Query) -> None:
         raise Forbidden("forbidden", "only the query's opener or a data manager may do this")
 
 
+@retry_stale
 def close_query(store: EventStore, user: User, subject_id: str, query_id: str,
                 text: Any = None) -> Outcome:
     """Close an answered (or open) query (its opener, or a data manager)."""
@@ -102,6 +106,7 @@ def close_query(store: EventStore, user: User, subject_id: str, query_id: str,
                        "query.close", text)
 
 
+@retry_stale
 def reopen_query(store: EventStore, user: User, subject_id: str, query_id: str,
                  text: Any) -> Outcome:
     """Re-open an answered or closed query with a new text (its opener, or a data manager)."""
@@ -109,6 +114,7 @@ def reopen_query(store: EventStore, user: User, subject_id: str, query_id: str,
                        ("answered", "closed"), "query.reopen", _text(text))
 
 
+@retry_stale
 def cancel_query(store: EventStore, user: User, subject_id: str, query_id: str,
                  text: Any) -> Outcome:
     """Withdraw a query raised in error (its opener, or a data manager)."""
@@ -120,7 +126,7 @@ def _transition(store: EventStore, user: User, subject_id: str, query_id: str, e
                 allowed: tuple[str, ...], action: str, text: Any) -> Outcome:
     require(user.role, action)
     book = load_casebook(store, user, subject_id)
-    guard_writable(store, book)
+    depends = guard_writable(store, book)
     query = _query(book, query_id)
     _opener_or_data_manager(user, query)
     if query.state not in allowed:
@@ -128,14 +134,15 @@ def _transition(store: EventStore, user: User, subject_id: str, query_id: str, e
     data = {"query_id": query_id}
     if text is not None:
         data["text"] = _text(text)
-    return _append(store, user, book, [NewEvent(event_type, data)])
+    return _append(store, user, book, [NewEvent(event_type, data)], depends)
 
 
+@retry_stale
 def verify_entry(store: EventStore, user: User, subject_id: str, entry_id: str) -> Outcome:
     """Mark an entry as checked against the source documents (monitor)."""
     require(user.role, "entry.verify")
     book = load_casebook(store, user, subject_id)
-    guard_writable(store, book)
+    depends = guard_writable(store, book)
     entry = book.entries.get(entry_id)
     if entry is None:
         raise NotFound("entry_not_found", f"subject {subject_id} has no entry {entry_id!r}")
@@ -145,15 +152,17 @@ def verify_entry(store: EventStore, user: User, subject_id: str, entry_id: str) 
     if current is not None and current.state == "verified":
         raise Conflict("already_verified", "the entry is verified and unchanged since")
     return _append(store, user, book, [NewEvent("EntryVerified", {
-        "entry_id": entry_id, "form": entry.form, "entry_position": entry.versions[-1].position})])
+        "entry_id": entry_id, "form": entry.form,
+        "entry_position": entry.versions[-1].position})], depends)
 
 
+@retry_stale
 def sign_casebook(store: EventStore, user: User, subject_id: str, password: Any,
                   meaning: Any) -> Outcome:
     """Sign the casebook as it stands (investigator), re-entering the password (Part 11)."""
     require(user.role, "casebook.sign")
     book = load_casebook(store, user, subject_id)
-    guard_writable(store, book)
+    depends = guard_writable(store, book)
     if meaning not in MEANINGS:
         raise Invalid("validation_failed", "choose what the signature means",
                       {"meaning": [f"must be one of {', '.join(MEANINGS)}"]})
@@ -166,4 +175,4 @@ def sign_casebook(store: EventStore, user: User, subject_id: str, password: Any,
         "printed_name": user.full_name, "meaning": meaning,
         "signed_at": datetime.now(UTC).isoformat(),
         "covers_position": head.position, "covers_hash": head.hash,
-        "statement": f"I, {user.full_name}, sign this casebook for {meaning}."})])
+        "statement": f"I, {user.full_name}, sign this casebook for {meaning}."})], depends)
