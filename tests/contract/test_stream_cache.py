@@ -11,6 +11,7 @@ import pytest
 
 from events import EventStore, NewEvent, make_engine, verify_chain
 from events.store import REFRESH_LIMIT, begin_read_view, end_read_view
+from events.upcasting import Upcasters
 
 
 def event(n: int = 0) -> list[NewEvent]:
@@ -186,3 +187,52 @@ def test_concurrent_appends_and_reads_never_repeat_reorder_or_miss_an_event(
             [e for e in truth if e.position <= middle]
         assert store.read_stream(stream, up_to_position=0) == []
     assert verify_chain(store.engine).ok
+
+
+def test_a_stream_loaded_while_a_refresh_runs_does_not_miss_the_event_the_refresh_read(
+        engine, other, signer):
+    """Interleave, deterministically, a read that loads stream X whole (thread R) with a
+    refresh (thread F) that reads X's next event but skips it because X was not held yet.
+
+    The pauses come from an upcaster (a real extension point of the store, not a mock): R
+    pauses while decoding X as loaded, F while decoding the held stream Z's new event, i.e.
+    between deciding which rows concern held streams and moving ``seen`` past them.
+    """
+    upcasters = Upcasters()
+    r_loaded, r_go, r_done = threading.Event(), threading.Event(), threading.Event()
+    armed = threading.Event()
+
+    @upcasters.register("Paused", 1)
+    def pause(data):
+        if armed.is_set() and threading.current_thread().name == "R":
+            r_loaded.set()
+            assert r_go.wait(20)
+        elif armed.is_set() and threading.current_thread().name == "F":
+            r_go.set()
+            assert r_done.wait(20)
+        return data
+
+    store = EventStore(engine, upcasters, signer=signer)
+    other.append("X", [NewEvent("Paused", {"n": 1})], expected_version=0)
+    other.append("Z", [NewEvent("Paused", {"n": 1})], expected_version=0)
+    assert versions(store.read_stream("Z")) == [1]  # Z is held, X is not
+    armed.set()
+
+    def load_x() -> None:
+        try:
+            store.read_stream("X")
+        finally:
+            r_done.set()
+
+    reader = threading.Thread(target=load_x, name="R")
+    reader.start()
+    assert r_loaded.wait(20)  # R has read X = [1] from the database, not yet put it
+    other.append("X", [NewEvent("Plain", {"n": 2})], expected_version=1)
+    other.append("Z", [NewEvent("Paused", {"n": 2})], expected_version=1)
+    refresher = threading.Thread(target=lambda: store.read_stream("Z"), name="F")
+    refresher.start()
+    refresher.join(30)
+    reader.join(30)
+    armed.clear()
+    assert not reader.is_alive() and not refresher.is_alive()
+    assert versions(store.read_stream("X")) == [1, 2]  # the database holds two
