@@ -1,0 +1,108 @@
+"""Helpers that make appends really share one group commit, without mocks or sleeps-as-proof.
+
+``HeldCommit`` holds the leader of the next batch just before its INSERT (an engine event
+listener on the store's real database), so later appends queue behind it; ``Queued`` starts an
+append in its own thread and waits until it is in the store's queue, so queue order is known.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from events import EventStore
+
+
+def queued(store: EventStore) -> int:
+    """How many appends wait in the store's group-commit queue."""
+    committer = store.group_commit
+    with committer._lock:
+        return len(committer._queue)
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the condition never held")
+        time.sleep(0.002)
+
+
+class Outcome:
+    """One append run in a thread: its events, or the error it raised."""
+
+    def __init__(self) -> None:
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+
+    def join(self) -> Outcome:
+        assert self.thread is not None
+        self.thread.join(timeout=60)
+        assert not self.thread.is_alive(), "the append never returned"
+        return self
+
+
+def in_thread(call: Callable[[], Any]) -> Outcome:
+    outcome = Outcome()
+
+    def run() -> None:
+        try:
+            outcome.result = call()
+        except BaseException as error:  # the test inspects it
+            outcome.error = error
+
+    outcome.thread = threading.Thread(target=run, daemon=True)
+    outcome.thread.start()
+    return outcome
+
+
+class HeldCommit:
+    """Hold the next batch's INSERT until ``release``; meanwhile appends queue behind it."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self.reached = threading.Event()
+        self._release = threading.Event()
+        self._armed = True
+
+    def _hold(self, conn, cursor, statement, *args) -> None:
+        if self._armed and statement.lstrip().upper().startswith("INSERT INTO EVENTS"):
+            self._armed = False
+            self.reached.set()
+            self._release.wait(timeout=60)
+
+    def __enter__(self) -> HeldCommit:
+        sa.event.listen(self.store.engine, "before_cursor_execute", self._hold)
+        return self
+
+    def release(self) -> None:
+        self._release.set()
+
+    def __exit__(self, *exc: object) -> None:
+        """Release, and remove the listener only once no batch is being written (removing it
+        while the writer iterates the engine's listeners would break that iteration)."""
+        self._release.set()
+        committer = self.store.group_commit
+
+        def idle() -> bool:
+            with committer._lock:
+                return not committer._leading and not committer._queue
+
+        wait_until(idle, 60)
+        sa.event.remove(self.store.engine, "before_cursor_execute", self._hold)
+
+
+def queue_in_order(store: EventStore, calls: list[Callable[[], Any]]) -> list[Outcome]:
+    """Start each call in its own thread, one after the other once the previous one queued
+    (the leader must be held, see HeldCommit): their queue order is the list's order."""
+    outcomes = []
+    for call in calls:
+        before = queued(store)
+        outcomes.append(in_thread(call))
+        wait_until(lambda before=before: queued(store) == before + 1)
+    return outcomes
