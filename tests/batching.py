@@ -1,8 +1,9 @@
 """Helpers that make appends really share one group commit, without mocks or sleeps-as-proof.
 
-``HeldCommit`` holds the leader of the next batch just before its INSERT (an engine event
-listener on the store's real database), so later appends queue behind it; ``Queued`` starts an
-append in its own thread and waits until it is in the store's queue, so queue order is known.
+``HeldCommit`` holds the leader of the next batch just before its INSERT (through the
+writer's ``insert_rows`` seam, on the store's real database), so later appends queue behind
+it; ``in_thread`` and ``queue_in_order`` start appends in their own threads, each once the
+previous one is in the store's queue, so queue order is known.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
-
-import sqlalchemy as sa
 
 from events import EventStore
 
@@ -61,6 +60,40 @@ def in_thread(call: Callable[[], Any]) -> Outcome:
     return outcome
 
 
+class InsertHook:
+    """Run ``before(rows)`` / ``after(rows)`` around the writer's real INSERT of a batch
+    (``BatchWriter.insert_rows``, the writer's own seam); hooks nest, and each is removed only
+    once no batch is being written."""
+
+    def __init__(self, store: EventStore, before: Callable[[list], None] | None = None,
+                 after: Callable[[list], None] | None = None) -> None:
+        self.store, self.before, self.after = store, before, after
+
+    def __enter__(self) -> InsertHook:
+        writer = self.store._writer
+        self._inner = writer.insert_rows
+
+        def insert(cursor: Any, rows: list) -> None:
+            if self.before:
+                self.before(rows)
+            self._inner(cursor, rows)
+            if self.after:
+                self.after(rows)
+
+        writer.insert_rows = insert
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        committer = self.store.group_commit
+
+        def idle() -> bool:
+            with committer._lock:
+                return not committer._leading and not committer._queue
+
+        wait_until(idle, 60)
+        self.store._writer.insert_rows = self._inner
+
+
 class HeldCommit:
     """Hold the next batch's INSERT until ``release``; meanwhile appends queue behind it."""
 
@@ -69,32 +102,25 @@ class HeldCommit:
         self.reached = threading.Event()
         self._release = threading.Event()
         self._armed = True
+        self._hook = InsertHook(store, before=self._hold)
 
-    def _hold(self, conn, cursor, statement, *args) -> None:
-        if self._armed and statement.lstrip().upper().startswith("INSERT INTO EVENTS"):
+    def _hold(self, _rows: list) -> None:
+        if self._armed:
             self._armed = False
             self.reached.set()
             self._release.wait(timeout=60)
 
     def __enter__(self) -> HeldCommit:
-        sa.event.listen(self.store.engine, "before_cursor_execute", self._hold)
+        self._hook.__enter__()
         return self
 
     def release(self) -> None:
         self._release.set()
 
     def __exit__(self, *exc: object) -> None:
-        """Release, and remove the listener only once no batch is being written (removing it
-        while the writer iterates the engine's listeners would break that iteration)."""
+        """Release, and unhook once no batch is being written."""
         self._release.set()
-        committer = self.store.group_commit
-
-        def idle() -> bool:
-            with committer._lock:
-                return not committer._leading and not committer._queue
-
-        wait_until(idle, 60)
-        sa.event.remove(self.store.engine, "before_cursor_execute", self._hold)
+        self._hook.__exit__(*exc)
 
 
 def queue_in_order(store: EventStore, calls: list[Callable[[], Any]]) -> list[Outcome]:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from events import ConcurrencyError, IdempotencyKeyReused, NewEvent, verify_chain
 from events.tables import events as T
-from tests.batching import HeldCommit, in_thread, queue_in_order
+from tests.batching import HeldCommit, InsertHook, in_thread, queue_in_order
 
 THREADS, EACH = 8, 50
 
@@ -130,23 +130,18 @@ def test_a_key_used_twice_in_one_batch_gives_the_second_the_first_ones_events(st
 def test_a_commit_that_fails_fails_every_queued_append_and_leaves_no_gap(store, signer):
     store.append("S-1", event(), expected_version=0)
 
-    def fail_after_insert(conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith("INSERT INTO EVENTS"):
-            raise RuntimeError("disk full after the insert, before the commit")
+    def fail_after_insert(rows):
+        raise RuntimeError("disk full after the insert, before the commit")
 
-    with HeldCommit(store) as held:
+    with InsertHook(store, after=fail_after_insert), HeldCommit(store) as held:
         blocker = in_thread(lambda: store.append("HOLD", event(), expected_version=0))
         assert held.reached.wait(30)
         outcomes = queue_in_order(store, [
             lambda i=i: store.append(f"Q{i}", event(i), expected_version=0) for i in range(5)])
-        sa.event.listen(store.engine, "after_cursor_execute", fail_after_insert)
-        try:
-            held.release()
-            blocker.join()
-            for outcome in outcomes:
-                outcome.join()
-        finally:
-            sa.event.remove(store.engine, "after_cursor_execute", fail_after_insert)
+        held.release()
+        blocker.join()
+        for outcome in outcomes:
+            outcome.join()
     for outcome in (blocker, *outcomes):
         assert isinstance(outcome.error, RuntimeError)
         assert outcome.result is None
@@ -162,28 +157,23 @@ def test_a_database_error_of_the_whole_batch_retries_each_append_alone(store):
     inserts: list[str] = []
     failed: list[str] = []
 
-    def refuse_first_batch(conn, cursor, statement, *args):
+    def refuse_first_batch(rows):
         """The held append's INSERT passes; the next one (the batch of four) is refused."""
-        if statement.lstrip().upper().startswith("INSERT INTO EVENTS"):
-            inserts.append(statement)
-            if len(inserts) == 2:
-                failed.append(statement)
-                raise sa.exc.OperationalError(statement, None,
-                                              Exception("injected: batch refused"))
+        inserts.append(len(rows))
+        if len(inserts) == 2:
+            failed.append(len(rows))
+            raise sa.exc.OperationalError("INSERT INTO events", None,
+                                          Exception("injected: batch refused"))
 
-    with HeldCommit(store) as held:
-        sa.event.listen(store.engine, "before_cursor_execute", refuse_first_batch)
-        try:
-            blocker = in_thread(lambda: store.append("HOLD", event(), expected_version=0))
-            assert held.reached.wait(30)
-            outcomes = queue_in_order(store, [
-                lambda i=i: store.append(f"Q{i}", event(i), expected_version=0)
-                for i in range(4)])
-            held.release()
-            for outcome in (blocker, *outcomes):
-                outcome.join()
-        finally:
-            sa.event.remove(store.engine, "before_cursor_execute", refuse_first_batch)
+    with HeldCommit(store) as held, InsertHook(store, before=refuse_first_batch):
+        blocker = in_thread(lambda: store.append("HOLD", event(), expected_version=0))
+        assert held.reached.wait(30)
+        outcomes = queue_in_order(store, [
+            lambda i=i: store.append(f"Q{i}", event(i), expected_version=0)
+            for i in range(4)])
+        held.release()
+        for outcome in (blocker, *outcomes):
+            outcome.join()
     assert failed, "the batch was never refused: the test proved nothing"
     assert all(o.error is None for o in outcomes), [o.error for o in outcomes]
     assert [o.result[0].position for o in outcomes] == [2, 3, 4, 5]
