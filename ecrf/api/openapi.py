@@ -91,7 +91,7 @@ ROLE = {403: ("forbidden",)}
 SUBJECT = {404: ("subject_not_found",)}
 MOMENTS = {400: ("invalid_position", "invalid_as_of", "ambiguous_as_of")}
 BODY = {400: ("invalid_json",), 422: ("validation_failed",)}
-WRITE = {**BODY, 409: ("version_conflict", "trial_locked", "casebook_locked")}
+WRITE = {**BODY, 409: ("version_conflict", "trial_locked", "casebook_locked", "stale_read")}
 
 
 def _errors(*groups: dict[int, tuple[str, ...]]) -> dict[int, tuple[str, ...]]:
