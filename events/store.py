@@ -28,7 +28,7 @@ from events.context import current_metadata
 from events.engine import SINGLE_READ, is_postgres
 from events.group_commit import GroupCommitter, PendingAppend, Rebase
 from events.model import Head, NewEvent, RecordedEvent, utc
-from events.reading import COLUMNS, READ_ALL_PAGE, RawReads, decode_row, decode_rows
+from events.reading import COLUMNS, RawReads, decode_row, decode_rows
 from events.rotation import ROTATION_TYPE
 from events.signals import events_committed
 from events.signing import Signer
@@ -188,8 +188,8 @@ class EventStore:
                  types: Iterable[str] | None = None) -> list[RecordedEvent]:
         """Return events with a position greater than ``after``, in position order."""
         with self._reader.connect() as conn:
-            if types is None and limit is not None:
-                rows = conn.execute(READ_ALL_PAGE, {"after": after, "limit": limit}).all()
+            if types is None and limit is not None:  # the projections' page: the driver's way
+                rows = self._raw.rows(conn, self._raw.after, (after, limit))
             else:
                 query = sa.select(*COLUMNS).where(T.c.position > after)
                 if types is not None:
