@@ -9,8 +9,10 @@ they apply to theirs (the edit checks do) cannot reach the cache.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 from events import RecordedEvent
 from projections.casebook import Casebook, apply, fold_casebook
@@ -57,3 +59,15 @@ class CasebookCache:
             while len(self._books) > self.max_books:
                 self._books.popitem(last=False)
         return book.fork()
+
+
+_CACHES: weakref.WeakKeyDictionary[Any, CasebookCache] = weakref.WeakKeyDictionary()
+
+
+def casebook_of(store: Any, events: Sequence[RecordedEvent]) -> Casebook | None:
+    """Fold a subject's whole stream with the cache of this store (one per event store: the
+    commands, the read-model runner and the views share it)."""
+    cache = _CACHES.get(store)
+    if cache is None:
+        cache = _CACHES.setdefault(store, CasebookCache())
+    return cache.casebook(events)

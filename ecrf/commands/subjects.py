@@ -1,25 +1,15 @@
-"""Reading a subject's casebook with site isolation (the read side of every command)."""
+"""Reading a subject's casebook with site isolation (the read side of every command).
+
+``casebook_of`` (projections.casebook_cache) folds a whole stream from the kept casebook.
+"""
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Sequence
-
 from ecrf.accounts.model import User
 from ecrf.errors import NotFound
-from events import EventStore, RecordedEvent
+from events import EventStore
 from projections.casebook import Casebook, fold_casebook
-from projections.casebook_cache import CasebookCache
-
-_CACHES: weakref.WeakKeyDictionary[EventStore, CasebookCache] = weakref.WeakKeyDictionary()
-
-
-def casebook_of(store: EventStore, events: Sequence[RecordedEvent]) -> Casebook | None:
-    """Fold a subject's whole stream, starting from the casebook last folded from it."""
-    cache = _CACHES.get(store)
-    if cache is None:
-        cache = _CACHES.setdefault(store, CasebookCache())
-    return cache.casebook(events)
+from projections.casebook_cache import casebook_of
 
 
 def load_casebook(store: EventStore, user: User, subject_id: str, *,
