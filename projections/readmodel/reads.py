@@ -22,6 +22,14 @@ from projections.readmodel.trail import MICROSECOND, micros
 T = audit_rows
 
 
+def reader(engine: Engine) -> Engine:
+    """The engine for single-statement reads: autocommit on PostgreSQL (no BEGIN/ROLLBACK
+    round trips, as the event store reads), the engine itself on SQLite."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
 @dataclass(frozen=True)
 class TrailQuery:
     """What to select from the trail; ``sites`` None means every site."""
@@ -60,7 +68,7 @@ def trail_page(engine: Engine, query: TrailQuery, limit: int
     """
     where = query.where()
     order = (T.c.position, T.c.seq)
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         found = conn.execute(sa.select(T.c.position, T.c.seq, T.c.row).where(*where)
                              .order_by(*order).limit(limit)).all()
         if len(found) < limit:
@@ -85,7 +93,7 @@ def trail_texts(engine: Engine, query: TrailQuery, chunk: int = 2000) -> Iterato
         select = sa.select(T.c.position, T.c.seq, T.c.row).where(*where)
         if key is not None:
             select = select.where(sa.tuple_(T.c.position, T.c.seq) > sa.tuple_(*key))
-        with engine.connect() as conn:
+        with reader(engine).connect() as conn:
             found = conn.execute(select.order_by(T.c.position, T.c.seq).limit(chunk)).all()
         for row in found:
             yield row.row
@@ -110,7 +118,7 @@ def query_list(engine: Engine, *, sites: tuple[str, ...] | None, state: str | No
         select = select.where(  # in integers: now - older_than may be before year 1
             queries.c.opened_us <= micros(now) - older_than // MICROSECOND)
     select = select.order_by(queries.c.registered_position, queries.c.opened_position)
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         found = conn.execute(select).all()
     rows = []
     for subject_id, text in found:

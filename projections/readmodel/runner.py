@@ -3,9 +3,9 @@ checkpoint in one transaction. Signals only nudge it; a missed signal merely del
 
 A subject touched by new events is re-folded from its whole stream (up to the page's last
 position): its summary, adverse-event, visit and query rows are replaced, and the audit rows of
-its new events are added (an event's audit rows never change). The audit rows after the
-checkpoint are deleted first, so applying the same events twice gives the same rows
-(idempotent), and catching up equals rebuilding.
+its new events are added (an event's audit rows never change). Rows and checkpoint commit
+together and a page is applied only from the checkpoint it read (else the transaction rolls
+back), so no event's rows are written twice, and catching up equals rebuilding.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from events import EventStore, RecordedEvent, events_committed
 from events.engine import WRITE
 from projections.casebook import REGISTRATION, Casebook, apply
+from projections.readmodel.reads import reader
 from projections.readmodel.rows import subject_rows
 from projections.readmodel.tables import audit_rows, checkpoints, metadata, subjects
 from projections.readmodel.trail import SubjectFold, audit_records, fold_subject, query_records
@@ -41,6 +42,7 @@ class ProjectionRunner:
         self.store, self.config, self.batch = store, config, batch
         self._lock = threading.Lock()
         self._nudged = threading.Event()
+        self._reader = reader(store.engine)
         _RUNNERS[store] = self
 
     @property
@@ -50,7 +52,7 @@ class ProjectionRunner:
     # -- status --------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         """Return the checkpoint, the store head, the lag and the last error."""
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(sa.select(checkpoints).where(checkpoints.c.name == NAME)).first()
         head = self.store.head()
         position = row.position if row else 0
@@ -67,30 +69,34 @@ class ProjectionRunner:
         A failure is recorded on the checkpoint row and stops the catch-up there; the next
         call retries from the same checkpoint.
         """
-        read = 0
-        with self._lock:
-            while True:
-                after = self._checkpoint()
-                page = self.store.read_all(after, self.batch)
-                if not page:
-                    return read
-                try:
-                    self._apply_page(after, page)
-                except Exception as error:
-                    self._record_failure(page[0].position, error)
-                    return read
-                read += len(page)
+        return self._catch_up()[0]
 
     def ensure_current(self) -> bool:
         """Catch up; tell whether the read models now cover the log up to its head as of this
         call (False when a projection failed: the caller must not serve them as whole)."""
-        head = self.store.head()
-        self.catch_up()
-        status = self.status()
-        failed = status["failed_position"]
-        # a failure at or before the checkpoint is stale: that page was applied since
-        return (failed is None or failed <= status["position"]) and \
-            status["position"] >= (head.position if head else 0)
+        return self._catch_up()[1]
+
+    def _catch_up(self) -> tuple[int, bool]:
+        """Return the events read and whether the models reached the head.
+
+        A page shorter than ``batch`` was read up to the head of that moment (positions are
+        committed in order), which is at or after the head when the call began.
+        """
+        read = 0
+        with self._lock:
+            after, failed = self._checkpoint()
+            while True:
+                page = self.store.read_all(after, self.batch)
+                if page:
+                    try:
+                        self._apply_page(after, page)
+                    except Exception as error:
+                        self._record_failure(page[0].position, error)
+                        return read, False
+                    read, after, failed = read + len(page), page[-1].position, None
+                if len(page) < self.batch:
+                    # a failure at or before the checkpoint is stale: applied since
+                    return read, failed is None or failed <= after
 
     def _apply_page(self, after: int, page: list[RecordedEvent]) -> None:
         last = page[-1].position
@@ -98,7 +104,6 @@ class ProjectionRunner:
                  if (fold := fold_subject(self.store.read_stream(stream, up_to_position=last),
                                           after)) is not None]
         with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
-            conn.execute(audit_rows.delete().where(audit_rows.c.position > after))
             for fold in folds:
                 self._replace(conn, fold)
             self._save_checkpoint(conn, after, last)
@@ -109,7 +114,7 @@ class ProjectionRunner:
         streams = {e.stream_id for e in page}
         registered = {e.stream_id for e in page
                       if e.type == REGISTRATION and e.stream_version == 1}
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             known = set(conn.execute(sa.select(subjects.c.subject_id).where(
                 subjects.c.subject_id.in_(sorted(streams - registered)))).scalars())
         return sorted(registered | known)
@@ -154,7 +159,12 @@ class ProjectionRunner:
             conn.execute(checkpoints.delete().where(checkpoints.c.name == NAME))
             self._save_checkpoint(conn, None, last)
             folds.clear()  # freed by reference counting before the collector resumes
-            return read
+        if self.engine.dialect.name == "postgresql":
+            # fresh statistics, so the planner uses the indexes on the new rows at once
+            # (a role that does not own the tables gets a warning, not an error)
+            with self._reader.connect() as conn:
+                conn.exec_driver_sql("ANALYZE " + ", ".join(TABLES))
+        return read
 
     # -- background ---------------------------------------------------------------------------
     def nudge(self) -> None:
@@ -187,11 +197,12 @@ class ProjectionRunner:
         if fold.audit:
             conn.execute(audit_rows.insert(), fold.audit)
 
-    def _checkpoint(self) -> int:
-        with self.engine.connect() as conn:
-            value = conn.execute(sa.select(checkpoints.c.position)
-                                 .where(checkpoints.c.name == NAME)).scalar()
-        return value or 0
+    def _checkpoint(self) -> tuple[int, int | None]:
+        """The checkpoint's position and failed position (0, None before the first run)."""
+        with self._reader.connect() as conn:
+            row = conn.execute(sa.select(checkpoints.c.position, checkpoints.c.failed_position)
+                               .where(checkpoints.c.name == NAME)).first()
+        return (row.position, row.failed_position) if row else (0, None)
 
     @staticmethod
     def _save_checkpoint(conn: sa.Connection, expected: int | None, position: int) -> None:
