@@ -143,8 +143,7 @@ class ProjectionRunner:
                     if fold is not None:
                         records += audit_records(fold.book, event)
                         apply(fold.book, event)
-                if records:
-                    conn.execute(audit_rows.insert(), records)
+                insert_many(conn, audit_rows, records)
                 last, read = page[-1].position, read + len(page)
                 if progress:
                     progress(len(page))
@@ -154,8 +153,7 @@ class ProjectionRunner:
                     rows[table].extend(table_rows)
                 rows["rm_queries"] += query_records(fold.book, fold.registered_position)
             for table, table_rows in rows.items():
-                if table_rows:
-                    conn.execute(metadata.tables[table].insert(), table_rows)
+                insert_many(conn, metadata.tables[table], table_rows)
             conn.execute(checkpoints.delete().where(checkpoints.c.name == NAME))
             self._save_checkpoint(conn, None, last)
             folds.clear()  # freed by reference counting before the collector resumes
@@ -226,6 +224,29 @@ class ProjectionRunner:
                 conn.execute(checkpoints.insert(), {
                     "name": NAME, "position": 0, "updated_at": datetime.now(UTC),
                     "failed_position": position, "last_error": message})
+
+
+def insert_many(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows through the driver (COPY on PostgreSQL, executemany on SQLite): a
+    rebuild writes millions of rows, and SQLAlchemy's per-row parameter processing would cost
+    a quarter of its time (PostgreSQL's executemany half)."""
+    if not rows:
+        return
+    names = [c.name for c in table.columns]
+    if conn.dialect.name == "postgresql":
+        quote = conn.dialect.identifier_preparer.quote
+        driver = conn.connection.driver_connection
+        with driver.cursor() as cursor, cursor.copy(
+                f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+                "FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(tuple(row[n] for n in names))
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    quote = conn.dialect.identifier_preparer.quote
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+           f"VALUES ({', '.join([mark] * len(names))})")
+    conn.exec_driver_sql(sql, [tuple(row[n] for n in names) for row in rows])
 
 
 @contextlib.contextmanager

@@ -30,14 +30,14 @@ def micros(moment: datetime) -> int:
 
 def audit_records(book: Casebook, event: RecordedEvent) -> list[dict[str, Any]]:
     """The ``rm_audit_rows`` rows of one event, given the casebook just before it."""
-    records = []
+    records: list[dict[str, Any]] = []
     for seq, row in enumerate(event_rows(book, event)):
+        if not records:  # the filter compares datetime.fromisoformat(row["recorded_at"])
+            recorded_us = micros(datetime.fromisoformat(row["recorded_at"]))
         records.append({
             "position": row["position"], "seq": seq, "subject_id": row["subject_id"],
             "site_id": row["site_id"], "actor": row["actor"], "role": row["role"],
-            "event_type": row["event_type"],
-            # the filter compares datetime.fromisoformat(row["recorded_at"]): the same value
-            "recorded_us": micros(datetime.fromisoformat(row["recorded_at"])),
+            "event_type": row["event_type"], "recorded_us": recorded_us,
             "row": json.dumps(row, ensure_ascii=False)})
     return records
 
