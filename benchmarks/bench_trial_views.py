@@ -32,6 +32,7 @@ import contextlib
 import logging
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -269,6 +270,8 @@ def main(argv: list[str] | None = None,
     parser.add_argument("--requests", type=int)
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args(argv)
+    # a TERM (a background run cannot be interrupted) still drops the schema and the files
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sizes = SMALL if args.small else FULL
     if args.requests:
         sizes = Sizes(sizes.subjects, sizes.events, args.requests)

@@ -102,14 +102,15 @@ def trail_texts(engine: Engine, query: TrailQuery, chunk: int = 2000) -> Iterato
         key = (found[-1].position, found[-1].seq)
 
 
-def query_list(engine: Engine, *, sites: tuple[str, ...] | None, state: str | None,
-               older_than: timedelta | None, now: datetime) -> list[dict[str, Any]]:
-    """Every query of the sites (None: all), as ``GET /queries`` lists them.
+def query_texts(engine: Engine, *, sites: tuple[str, ...] | None, state: str | None,
+                older_than: timedelta | None, now: datetime) -> list[str]:
+    """Every query of the sites (None: all), as ``GET /queries`` lists them, each as the
+    API's JSON text (``trail.API_JSON``) with its ``age_days`` at ``now``.
 
-    ``age_days`` is computed from ``now``; ``older_than`` keeps queries opened at least that
-    long before ``now`` (the fold's ``age < older_than`` skip, as a WHERE on ``opened_us``).
+    ``older_than`` keeps queries opened at least that long before ``now`` (the fold's
+    ``age < older_than`` skip, as a WHERE on ``opened_us``).
     """
-    select = sa.select(queries.c.subject_id, queries.c.row)
+    select = sa.select(queries.c.opened_us, queries.c.row)
     if sites is not None:
         select = select.where(queries.c.site_id.in_(sites))
     if state is not None:
@@ -120,10 +121,16 @@ def query_list(engine: Engine, *, sites: tuple[str, ...] | None, state: str | No
     select = select.order_by(queries.c.registered_position, queries.c.opened_position)
     with reader(engine).connect() as conn:
         found = conn.execute(select).all()
-    rows = []
-    for subject_id, text in found:
-        row = json.loads(text)
-        age = now - datetime.fromisoformat(row["opened_at"])
-        rows.append({**row, "subject_id": subject_id,
-                     "age_days": round(age.total_seconds() / 86400, 1)})
-    return rows
+    now_us, texts = micros(now), []
+    for opened_us, text in found:
+        # the fold's round((now - opened_at).total_seconds() / 86400, 1), in exact integers
+        age = round(timedelta(microseconds=now_us - opened_us).total_seconds() / 86400, 1)
+        texts.append(f'{{"age_days":{json.dumps(age)},{text[1:]}')
+    return texts
+
+
+def query_list(engine: Engine, *, sites: tuple[str, ...] | None, state: str | None,
+               older_than: timedelta | None, now: datetime) -> list[dict[str, Any]]:
+    """The same rows as ``query_texts``, decoded."""
+    return [json.loads(text) for text in query_texts(
+        engine, sites=sites, state=state, older_than=older_than, now=now)]

@@ -55,8 +55,10 @@ visits = sa.Table(
 #: One row per row of ``projections.audit_trail.audit_rows`` (an event's rows never change:
 #: they depend on the subject's state before it). ``row`` is the fold's row as JSON text
 #: (``json.dumps(row, ensure_ascii=False)``), so an answer is byte-for-byte the fold's; the
-#: other columns are what the filters and the keyset paging read. ``recorded_us`` is
-#: ``recorded_at`` in microseconds since 1970 UTC: exact, and compared alike on both engines.
+#: other columns are what the filters and the keyset paging read (each filter's index ends in
+#: position, seq: the order of the answer, so a page is read off the index with no sort).
+#: ``recorded_us`` is ``recorded_at`` in microseconds since 1970 UTC: exact, and compared
+#: alike on both engines.
 audit_rows = sa.Table(
     "rm_audit_rows", metadata,
     sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False),
@@ -68,11 +70,11 @@ audit_rows = sa.Table(
     sa.Column("event_type", sa.String(100), nullable=False),
     sa.Column("recorded_us", sa.BigInteger, nullable=False),
     sa.Column("row", sa.Text, nullable=False),
-    sa.Index("ix_rm_audit_rows_subject", "subject_id", "position"),
-    sa.Index("ix_rm_audit_rows_site", "site_id", "position"),
-    sa.Index("ix_rm_audit_rows_actor", "actor", "position"),
-    sa.Index("ix_rm_audit_rows_role", "role", "position"),
-    sa.Index("ix_rm_audit_rows_type", "event_type", "position"),
+    sa.Index("ix_rm_audit_rows_subject", "subject_id", "position", "seq"),
+    sa.Index("ix_rm_audit_rows_site", "site_id", "position", "seq"),
+    sa.Index("ix_rm_audit_rows_actor", "actor", "position", "seq"),
+    sa.Index("ix_rm_audit_rows_role", "role", "position", "seq"),
+    sa.Index("ix_rm_audit_rows_type", "event_type", "position", "seq"),
     sa.Index("ix_rm_audit_rows_recorded", "recorded_us"),
 )
 

@@ -42,13 +42,23 @@ def audit_records(book: Casebook, event: RecordedEvent) -> list[dict[str, Any]]:
     return records
 
 
+#: How the API's JSON provider writes a body (Flask's default: sorted keys, compact, ASCII).
+API_JSON: dict[str, Any] = {"ensure_ascii": True, "sort_keys": True, "separators": (",", ":")}
+
+
 def query_records(book: Casebook, registered_position: int) -> list[dict[str, Any]]:
-    """The ``rm_queries`` rows of one casebook, one per query, in the order opened."""
+    """The ``rm_queries`` rows of one casebook, one per query, in the order opened.
+
+    ``row`` is the query with its ``subject_id`` as the API writes it (``API_JSON``), so a
+    list can be answered without decoding and encoding every row again; only ``age_days``,
+    which depends on the moment of the request, is added then (its key sorts first).
+    """
     return [{"subject_id": book.subject_id, "query_id": query.query_id,
              "site_id": book.site_id, "registered_position": registered_position,
              "opened_position": query.opened_position, "state": query.state,
              "opened_us": micros(datetime.fromisoformat(query.opened_at)),
-             "row": json.dumps(query.to_dict(), ensure_ascii=False)}
+             "row": json.dumps({**query.to_dict(), "subject_id": book.subject_id},
+                               **API_JSON)}
             for query in book.workflow.queries.values()]
 
 

@@ -274,3 +274,13 @@ def test_the_streamed_trail_reads_every_chunk(app, store, trial, chunk):
                 if row["site_id"] != "SITE-01"]
     query = TrailQuery(sites=("SITE-02", "SITE-03"))
     assert list(trail_texts(store.engine, query, chunk=chunk)) == expected
+
+
+def test_the_query_list_follows_the_apps_json_provider(app, as_user, trial):
+    """The stored rows are the provider's compact text; an indenting provider still gets the
+    same bytes as the fold (the rows are decoded and written by the provider)."""
+    auditor = as_user("auditor")
+    assert b'"age_days":' in same(auditor, "/queries").get_data()
+    app.json.compact = False
+    body = same(auditor, "/queries?state=open").get_data()
+    assert b'\n  "queries": [' in body

@@ -3,8 +3,7 @@ events by ``ecrf projections rebuild``). Nothing in the event log is touched.
 
 The runner's catch-up adds the rows of the events after its checkpoint only, so the new tables
 would miss every earlier event: the upgrade therefore empties the read models and removes the
-checkpoint, and the next catch-up (``ecrf serve`` runs one before serving) folds the whole log
-again, exactly as a rebuild would.
+checkpoint, and the next catch-up folds the whole log again, exactly as a rebuild would.
 
 Revision ID: 0004
 Revises: 0003
@@ -32,11 +31,11 @@ def upgrade() -> None:
         sa.Column("recorded_us", sa.BigInteger, nullable=False),
         sa.Column("row", sa.Text, nullable=False),
     )
-    for name, columns in (("subject", ["subject_id", "position"]),
-                          ("site", ["site_id", "position"]),
-                          ("actor", ["actor", "position"]),
-                          ("role", ["role", "position"]),
-                          ("type", ["event_type", "position"]),
+    for name, columns in (("subject", ["subject_id", "position", "seq"]),
+                          ("site", ["site_id", "position", "seq"]),
+                          ("actor", ["actor", "position", "seq"]),
+                          ("role", ["role", "position", "seq"]),
+                          ("type", ["event_type", "position", "seq"]),
                           ("recorded", ["recorded_us"])):
         op.create_index(f"ix_rm_audit_rows_{name}", "rm_audit_rows", columns)
     op.create_table(
