@@ -121,12 +121,12 @@ def query_texts(engine: Engine, *, sites: tuple[str, ...] | None, state: str | N
     select = select.order_by(queries.c.registered_position, queries.c.opened_position)
     with reader(engine).connect() as conn:
         found = conn.execute(select).all()
-    now_us, texts = micros(now), []
-    for opened_us, text in found:
-        # the fold's round((now - opened_at).total_seconds() / 86400, 1), in exact integers
-        age = round(timedelta(microseconds=now_us - opened_us).total_seconds() / 86400, 1)
-        texts.append(f'{{"age_days":{json.dumps(age)},{text[1:]}')
-    return texts
+    now_us = micros(now)
+    # age_days is the fold's round((now - opened_at).total_seconds() / 86400, 1):
+    # total_seconds() is the whole microseconds / 10**6 (one correctly rounded division), and
+    # a float's JSON text is its repr
+    return [f'{{"age_days":{round((now_us - opened_us) / 10**6 / 86400, 1)!r},{text[1:]}'
+            for opened_us, text in found]
 
 
 def query_list(engine: Engine, *, sites: tuple[str, ...] | None, state: str | None,
