@@ -33,11 +33,12 @@ def audit_rows(events: Iterable[RecordedEvent]) -> Iterator[dict[str, Any]]:
                                                       event.data["values"]["site_id"])
         if book is None:
             continue
-        yield from _rows(book, event)
+        yield from event_rows(book, event)
         apply(book, event)
 
 
-def _rows(book: Casebook, event: RecordedEvent) -> Iterator[dict[str, Any]]:
+def event_rows(book: Casebook, event: RecordedEvent) -> Iterator[dict[str, Any]]:
+    """Yield the audit rows of one event, given the casebook as it was just before it."""
     data, meta = event.data, event.metadata
     base = {"position": event.position, "recorded_at": event.recorded_at.isoformat(),
             "subject_id": book.subject_id, "site_id": book.site_id, "event_type": event.type,

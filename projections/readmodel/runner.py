@@ -1,8 +1,11 @@
 """Keeps the read models current: reads the store after its checkpoint, commits rows and
 checkpoint in one transaction. Signals only nudge it; a missed signal merely delays it.
 
-A subject touched by new events is re-folded from its whole stream, so applying the same
-events twice gives the same rows (idempotent), and catching up equals rebuilding.
+A subject touched by new events is re-folded from its whole stream (up to the page's last
+position): its summary, adverse-event, visit and query rows are replaced, and the audit rows of
+its new events are added (an event's audit rows never change). Rows and checkpoint commit
+together and a page is applied only from the checkpoint it read (else the transaction rolls
+back), so no event's rows are written twice, and catching up equals rebuilding.
 """
 
 from __future__ import annotations
@@ -19,13 +22,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from events import EventStore, RecordedEvent, events_committed
-from projections.casebook import REGISTRATION, Casebook, apply, fold_casebook
+from events.engine import WRITE
+from projections.casebook import REGISTRATION, Casebook, apply
+from projections.readmodel.reads import reader
 from projections.readmodel.rows import subject_rows
-from projections.readmodel.tables import checkpoints, metadata
+from projections.readmodel.tables import audit_rows, checkpoints, metadata, subjects
+from projections.readmodel.trail import SubjectFold, audit_records, fold_subject, query_records
 from projections.trial_config import DEFAULT_TRIAL, TrialConfig
 
 NAME = "trial"
-TABLES = ("rm_subjects", "rm_adverse_events", "rm_visits")
+TABLES = ("rm_subjects", "rm_adverse_events", "rm_visits", "rm_queries", "rm_audit_rows")
 
 
 class ProjectionRunner:
@@ -36,6 +42,7 @@ class ProjectionRunner:
         self.store, self.config, self.batch = store, config, batch
         self._lock = threading.Lock()
         self._nudged = threading.Event()
+        self._reader = reader(store.engine)
         _RUNNERS[store] = self
 
     @property
@@ -45,7 +52,7 @@ class ProjectionRunner:
     # -- status --------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         """Return the checkpoint, the store head, the lag and the last error."""
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(sa.select(checkpoints).where(checkpoints.c.name == NAME)).first()
         head = self.store.head()
         position = row.position if row else 0
@@ -62,59 +69,100 @@ class ProjectionRunner:
         A failure is recorded on the checkpoint row and stops the catch-up there; the next
         call retries from the same checkpoint.
         """
+        return self._catch_up()[0]
+
+    def ensure_current(self) -> bool:
+        """Catch up; tell whether the read models now cover the log up to its head as of this
+        call (False when a projection failed: the caller must not serve them as whole)."""
+        return self._catch_up()[1]
+
+    def _catch_up(self) -> tuple[int, bool]:
+        """Return the events read and whether the models reached the head.
+
+        A page shorter than ``batch`` was read up to the head of that moment (positions are
+        committed in order), which is at or after the head when the call began.
+        """
         read = 0
         with self._lock:
+            after, failed = self._checkpoint()
             while True:
-                after = self._checkpoint()
                 page = self.store.read_all(after, self.batch)
-                if not page:
-                    return read
-                try:
-                    self._apply_page(after, page)
-                except Exception as error:
-                    self._record_failure(page[0].position, error)
-                    return read
-                read += len(page)
+                if page:
+                    try:
+                        self._apply_page(after, page)
+                    except Exception as error:
+                        self._record_failure(page[0].position, error)
+                        return read, False
+                    read, after, failed = read + len(page), page[-1].position, None
+                if len(page) < self.batch:
+                    # a failure at or before the checkpoint is stale: applied since
+                    return read, failed is None or failed <= after
 
     def _apply_page(self, after: int, page: list[RecordedEvent]) -> None:
-        touched = sorted({e.stream_id for e in page if not e.stream_id.startswith("user:")})
-        books = [fold_casebook(self.store.read_stream(s)) for s in touched]
-        with self.engine.begin() as conn:
-            for book in books:
-                if book is not None:
-                    self._replace(conn, book)
-            self._save_checkpoint(conn, after, page[-1].position)
+        last = page[-1].position
+        folds = [fold for stream in self._subject_streams(page)
+                 if (fold := fold_subject(self.store.read_stream(stream, up_to_position=last),
+                                          after)) is not None]
+        with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+            for fold in folds:
+                self._replace(conn, fold)
+            self._save_checkpoint(conn, after, last)
+
+    def _subject_streams(self, page: list[RecordedEvent]) -> list[str]:
+        """The subject streams among the page's: registered in it, or known to the models
+        (account, audit-log and security streams are skipped without being read)."""
+        streams = {e.stream_id for e in page}
+        registered = {e.stream_id for e in page
+                      if e.type == REGISTRATION and e.stream_version == 1}
+        with self._reader.connect() as conn:
+            known = set(conn.execute(sa.select(subjects.c.subject_id).where(
+                subjects.c.subject_id.in_(sorted(streams - registered)))).scalars())
+        return sorted(registered | known)
 
     # -- rebuild -----------------------------------------------------------------------------
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
-        """Empty the read models and fold every event again; return the events read."""
-        with self._lock, _gc_paused():
-            books: dict[str, Casebook] = {}
+        """Empty the read models and fold every event again; return the events read.
+
+        One transaction: the audit rows are written page by page as the log is read (they
+        are too many to hold), the other rows at the end, then the checkpoint.
+        """
+        with self._lock, _gc_paused(), \
+                self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+            for table in TABLES:
+                conn.execute(metadata.tables[table].delete())
+            folds: dict[str, SubjectFold] = {}
             last, read = 0, 0
             for page in _pages(self.store, self.batch):
+                records: list[dict] = []
                 for event in page:
-                    book = books.get(event.stream_id)
+                    fold = folds.get(event.stream_id)
                     if event.type == REGISTRATION and event.stream_version == 1:
-                        book = books[event.stream_id] = fold_casebook([event])
-                    elif book is not None:
-                        apply(book, event)
+                        values = event.data["values"]
+                        fold = folds[event.stream_id] = SubjectFold(
+                            Casebook(values["subject_id"], values["site_id"]), event.position)
+                    if fold is not None:
+                        records += audit_records(fold.book, event)
+                        apply(fold.book, event)
+                insert_many(conn, audit_rows, records)
                 last, read = page[-1].position, read + len(page)
                 if progress:
                     progress(len(page))
-            with self.engine.begin() as conn:
-                for table in TABLES:
-                    conn.execute(metadata.tables[table].delete())
-                rows: dict[str, list[dict]] = {t: [] for t in TABLES}
-                for book in books.values():
-                    for table, table_rows in subject_rows(book, config=self.config).items():
-                        rows[table].extend(table_rows)
-                for table, table_rows in rows.items():
-                    if table_rows:
-                        conn.execute(metadata.tables[table].insert(), table_rows)
-                conn.execute(checkpoints.delete().where(checkpoints.c.name == NAME))
-                self._save_checkpoint(conn, None, last)
-            books.clear()  # freed by reference counting before the collector resumes
-            return read
+            rows: dict[str, list[dict]] = {t: [] for t in TABLES}
+            for fold in folds.values():
+                for table, table_rows in subject_rows(fold.book, config=self.config).items():
+                    rows[table].extend(table_rows)
+                rows["rm_queries"] += query_records(fold.book, fold.registered_position)
+            for table, table_rows in rows.items():
+                insert_many(conn, metadata.tables[table], table_rows)
+            conn.execute(checkpoints.delete().where(checkpoints.c.name == NAME))
+            self._save_checkpoint(conn, None, last)
+            folds.clear()  # freed by reference counting before the collector resumes
+        if self.engine.dialect.name == "postgresql":
+            # fresh statistics, so the planner uses the indexes on the new rows at once
+            # (a role that does not own the tables gets a warning, not an error)
+            with self._reader.connect() as conn:
+                conn.exec_driver_sql("ANALYZE " + ", ".join(TABLES))
+        return read
 
     # -- background ---------------------------------------------------------------------------
     def nudge(self) -> None:
@@ -135,18 +183,24 @@ class ProjectionRunner:
             self.catch_up()
 
     # -- helpers -------------------------------------------------------------------------------
-    def _replace(self, conn: sa.Connection, book: Casebook) -> None:
-        for table, rows in subject_rows(book, config=self.config).items():
+    def _replace(self, conn: sa.Connection, fold: SubjectFold) -> None:
+        book = fold.book
+        tables = {**subject_rows(book, config=self.config),
+                  "rm_queries": query_records(book, fold.registered_position)}
+        for table, rows in tables.items():
             t = metadata.tables[table]
             conn.execute(t.delete().where(t.c.subject_id == book.subject_id))
             if rows:
                 conn.execute(t.insert(), rows)
+        if fold.audit:
+            conn.execute(audit_rows.insert(), fold.audit)
 
-    def _checkpoint(self) -> int:
-        with self.engine.connect() as conn:
-            value = conn.execute(sa.select(checkpoints.c.position)
-                                 .where(checkpoints.c.name == NAME)).scalar()
-        return value or 0
+    def _checkpoint(self) -> tuple[int, int | None]:
+        """The checkpoint's position and failed position (0, None before the first run)."""
+        with self._reader.connect() as conn:
+            row = conn.execute(sa.select(checkpoints.c.position, checkpoints.c.failed_position)
+                               .where(checkpoints.c.name == NAME)).first()
+        return (row.position, row.failed_position) if row else (0, None)
 
     @staticmethod
     def _save_checkpoint(conn: sa.Connection, expected: int | None, position: int) -> None:
@@ -162,7 +216,7 @@ class ProjectionRunner:
 
     def _record_failure(self, position: int, error: Exception) -> None:
         message = f"{type(error).__name__}: {error}"[:2000]
-        with self.engine.begin() as conn:
+        with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
             updated = conn.execute(checkpoints.update().where(checkpoints.c.name == NAME),
                                    {"failed_position": position, "last_error": message}
                                    ).rowcount
@@ -170,6 +224,29 @@ class ProjectionRunner:
                 conn.execute(checkpoints.insert(), {
                     "name": NAME, "position": 0, "updated_at": datetime.now(UTC),
                     "failed_position": position, "last_error": message})
+
+
+def insert_many(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows through the driver (COPY on PostgreSQL, executemany on SQLite): a
+    rebuild writes millions of rows, and SQLAlchemy's per-row parameter processing would cost
+    a quarter of its time (PostgreSQL's executemany half)."""
+    if not rows:
+        return
+    names = [c.name for c in table.columns]
+    if conn.dialect.name == "postgresql":
+        quote = conn.dialect.identifier_preparer.quote
+        driver = conn.connection.driver_connection
+        with driver.cursor() as cursor, cursor.copy(
+                f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+                "FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(tuple(row[n] for n in names))
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    quote = conn.dialect.identifier_preparer.quote
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+           f"VALUES ({', '.join([mark] * len(names))})")
+    conn.exec_driver_sql(sql, [tuple(row[n] for n in names) for row in rows])
 
 
 @contextlib.contextmanager

@@ -51,3 +51,46 @@ visits = sa.Table(
     sa.Column("window_end", sa.Date, nullable=True),
     sa.Column("status", sa.String(20), nullable=False),
 )
+
+#: One row per row of ``projections.audit_trail.audit_rows`` (an event's rows never change:
+#: they depend on the subject's state before it). ``row`` is the fold's row as JSON text
+#: (``json.dumps(row, ensure_ascii=False)``), so an answer is byte-for-byte the fold's; the
+#: other columns are what the filters and the keyset paging read (each filter's index ends in
+#: position, seq: the order of the answer, so a page is read off the index with no sort).
+#: ``recorded_us`` is ``recorded_at`` in microseconds since 1970 UTC: exact, and compared
+#: alike on both engines.
+audit_rows = sa.Table(
+    "rm_audit_rows", metadata,
+    sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("subject_id", sa.String(100), nullable=False),
+    sa.Column("site_id", sa.String(100), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=True),
+    sa.Column("role", sa.String(50), nullable=True),
+    sa.Column("event_type", sa.String(100), nullable=False),
+    sa.Column("recorded_us", sa.BigInteger, nullable=False),
+    sa.Column("row", sa.Text, nullable=False),
+    sa.Index("ix_rm_audit_rows_subject", "subject_id", "position", "seq"),
+    sa.Index("ix_rm_audit_rows_site", "site_id", "position", "seq"),
+    sa.Index("ix_rm_audit_rows_actor", "actor", "position", "seq"),
+    sa.Index("ix_rm_audit_rows_role", "role", "position", "seq"),
+    sa.Index("ix_rm_audit_rows_type", "event_type", "position", "seq"),
+    sa.Index("ix_rm_audit_rows_recorded", "recorded_us"),
+)
+
+#: One row per data query, in the order ``GET /queries`` lists them (subjects in registration
+#: order, then queries in the order opened). ``row`` is ``Query.to_dict()`` as JSON text;
+#: ``age_days`` is not stored: it depends on the moment of the request.
+queries = sa.Table(
+    "rm_queries", metadata,
+    sa.Column("subject_id", sa.String(100), primary_key=True),
+    sa.Column("query_id", sa.String(64), primary_key=True),
+    sa.Column("site_id", sa.String(100), nullable=False),
+    sa.Column("registered_position", sa.BigInteger, nullable=False),
+    sa.Column("opened_position", sa.BigInteger, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("opened_us", sa.BigInteger, nullable=False),
+    sa.Column("row", sa.Text, nullable=False),
+    sa.Index("ix_rm_queries_order", "registered_position", "opened_position"),
+    sa.Index("ix_rm_queries_state", "state", "registered_position", "opened_position"),
+)
