@@ -22,7 +22,7 @@ from events.encoding import GENESIS_HASH, canonical_json, format_timestamp, hash
 from events.errors import ConcurrencyError, IdempotencyKeyReused, StaleRead
 from events.group_commit import PendingAppend
 from events.model import ONE_MICROSECOND, Head, NewEvent, RecordedEvent, utc
-from events.reading import decode_row
+from events.reading import decode_row, loads
 from events.rotation import ROTATION_TYPE
 from events.signing import SigningKeyError
 
@@ -329,8 +329,10 @@ def number_and_link(stream_id: str, version: int, head: Head | None,
             raise TypeError("schema_version must be an int and type a str")
         prev_hash = hash_encoded(prev_hash, pos, stream_text, ver, canonical_json(new.type),
                                  sv, data_text, meta_text, stamp_text)
-        recorded.append(RecordedEvent(pos, stream_id, ver, new.type, sv, new.data,
-                                      dict(meta), now, prev_hash))
+        # the event as a read will give it: decoded from the stored text (key order, types),
+        # so an answer never depends on whether it came from the cache or the database
+        recorded.append(RecordedEvent(pos, stream_id, ver, new.type, sv, loads(data_text),
+                                      loads(meta_text), now, prev_hash))
         rows.append({"position": pos, "stream_id": stream_id, "stream_version": ver,
                      "type": new.type, "schema_version": sv, "data": data_text,
                      "metadata": meta_text, "recorded_at": now, "hash": prev_hash,

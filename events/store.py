@@ -15,9 +15,10 @@ import json
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar, Token
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -304,3 +305,10 @@ _SQLITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakK
 def _sqlite_writer_lock(engine: Engine) -> threading.Lock:
     """One lock per engine, shared by every store built on it."""
     return _SQLITE_LOCKS.setdefault(engine, threading.Lock())
+
+
+def writer_lock(engine: Engine) -> AbstractContextManager[Any]:
+    """Hold this around any other write transaction on the engine (the read models): SQLite
+    has one writer per file, and threads that queue here are woken the moment it is free,
+    where its busy handler would have them sleep and poll (PostgreSQL: nothing to hold)."""
+    return nullcontext() if is_postgres(engine) else _sqlite_writer_lock(engine)

@@ -14,7 +14,7 @@ import contextlib
 import gc
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +23,9 @@ from sqlalchemy.engine import Engine
 
 from events import EventStore, RecordedEvent, events_committed
 from events.engine import WRITE
+from events.store import writer_lock
 from projections.casebook import REGISTRATION, Casebook, apply
+from projections.casebook_cache import casebook_of
 from projections.readmodel.reads import reader
 from projections.readmodel.rows import subject_rows
 from projections.readmodel.tables import audit_rows, checkpoints, metadata, subjects
@@ -102,11 +104,15 @@ class ProjectionRunner:
         last = page[-1].position
         folds = [fold for stream in self._subject_streams(page)
                  if (fold := fold_subject(self.store.read_stream(stream, up_to_position=last),
-                                          after)) is not None]
-        with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+                                          after, self._casebook_of)) is not None]
+        with writer_lock(self.engine), \
+                self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
             for fold in folds:
                 self._replace(conn, fold)
             self._save_checkpoint(conn, after, last)
+
+    def _casebook_of(self, events: Sequence[RecordedEvent]) -> Casebook | None:
+        return casebook_of(self.store, events)
 
     def _subject_streams(self, page: list[RecordedEvent]) -> list[str]:
         """The subject streams among the page's: registered in it, or known to the models
@@ -126,7 +132,7 @@ class ProjectionRunner:
         One transaction: the audit rows are written page by page as the log is read (they
         are too many to hold), the other rows at the end, then the checkpoint.
         """
-        with self._lock, _gc_paused(), \
+        with self._lock, _gc_paused(), writer_lock(self.engine), \
                 self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
             for table in TABLES:
                 conn.execute(metadata.tables[table].delete())
@@ -216,7 +222,8 @@ class ProjectionRunner:
 
     def _record_failure(self, position: int, error: Exception) -> None:
         message = f"{type(error).__name__}: {error}"[:2000]
-        with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+        with writer_lock(self.engine), \
+                self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
             updated = conn.execute(checkpoints.update().where(checkpoints.c.name == NAME),
                                    {"failed_position": position, "last_error": message}
                                    ).rowcount

@@ -9,8 +9,9 @@ Queries change as the subject's stream grows: they are re-derived from the subje
 
 from __future__ import annotations
 
+import bisect
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -71,12 +72,23 @@ class SubjectFold:
     audit: list[dict[str, Any]] = field(default_factory=list)
 
 
-def fold_subject(events: Iterable[RecordedEvent], after: int) -> SubjectFold | None:
+def fold_subject(events: Sequence[RecordedEvent], after: int,
+                 casebook_of: Callable[[Sequence[RecordedEvent]], Casebook | None] | None = None
+                 ) -> SubjectFold | None:
     """Fold one stream as ``audit_rows`` does; keep the audit rows of events after ``after``.
 
+    With ``casebook_of`` (projections.casebook_cache), the events up to ``after`` are not
+    folded again: their casebook is taken from it (a fork), and only the later ones applied.
     None when the stream is no subject's (it does not start with a registration).
     """
     fold: SubjectFold | None = None
+    if casebook_of is not None and events and events[0].type == REGISTRATION \
+            and events[0].position <= after:
+        done = bisect.bisect_right([e.position for e in events], after)
+        book = casebook_of(events[:done])
+        if book is not None:
+            fold = SubjectFold(book, events[0].position)
+            events = events[done:]
     for event in events:
         if event.type == REGISTRATION and event.stream_version == 1:
             values = event.data["values"]

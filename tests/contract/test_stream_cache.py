@@ -236,3 +236,21 @@ def test_a_stream_loaded_while_a_refresh_runs_does_not_miss_the_event_the_refres
     armed.clear()
     assert not reader.is_alive() and not refresher.is_alive()
     assert versions(store.read_stream("X")) == [1, 2]  # the database holds two
+
+
+def test_an_appended_event_is_what_a_read_of_the_database_gives_key_order_included(
+        store, other):
+    """The cache holds the store's own appends as they were recorded: they must be the events
+    a read of the stored text gives (sorted keys, JSON types), or answers would depend on
+    whether an event came from the cache or from the database."""
+    recorded = store.append("K-1", [NewEvent("Keyed", {"zeta": 1, "alpha": (2, 3),
+                                                       "mid": {"y": 1, "x": 2}},
+                                             {"z": "last", "a": "first"})],
+                            expected_version=0)
+    from_cache = store.read_stream("K-1")
+    from_database = other.read_stream("K-1")
+    for event in (recorded[0], from_cache[0]):
+        assert event == from_database[0]
+        assert list(event.data) == list(from_database[0].data) == ["alpha", "mid", "zeta"]
+        assert list(event.data["mid"]) == ["x", "y"] and event.data["alpha"] == [2, 3]
+        assert list(event.metadata) == list(from_database[0].metadata)

@@ -39,7 +39,7 @@ def test_stored_json_decodes_alike_with_orjson_and_the_standard_library():
     stored text gives the value the standard library gives (floats, unicode, big integers)."""
     import json
 
-    from events.reading import _loads
+    from events.reading import loads as _loads
 
     texts = ['{"a":1.1,"b":1e16,"c":-0.0,"d":"\\u00e9\\ud83d\\ude00","e":[true,false,null]}',
              '{"big":123456789012345678901234567890}', '{"n":-9223372036854775809}',
