@@ -284,3 +284,29 @@ def test_the_query_list_follows_the_apps_json_provider(app, as_user, trial):
     app.json.compact = False
     body = same(auditor, "/queries?state=open").get_data()
     assert b'\n  "queries": [' in body
+
+
+def test_a_rebuild_that_fails_leaves_the_read_models_as_they_were(app, store, trial,
+                                                                  monkeypatch):
+    """One transaction: the audit rows written before the failure are rolled back with it."""
+    runner: ProjectionRunner = app.extensions["ecrf"].runner
+    runner.catch_up()
+    Subject(store, "ITP-006", site_id="SITE-02")  # not caught up yet
+
+    def snapshot() -> tuple:
+        with store.engine.connect() as conn:
+            return (conn.execute(sa.select(audit_rows).order_by(
+                        audit_rows.c.position, audit_rows.c.seq)).all(),
+                    conn.execute(sa.select(queries).order_by(queries.c.query_id)).all(),
+                    conn.execute(sa.select(checkpoints.c.position)).scalar())
+
+    before = snapshot()
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug in a projection")
+
+    monkeypatch.setattr("projections.readmodel.runner.subject_rows", broken)
+    with pytest.raises(ValueError, match="a bug in a projection"):
+        runner.rebuild()
+    assert snapshot() == before
+    assert before[2] < store.count()
