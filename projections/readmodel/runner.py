@@ -43,6 +43,11 @@ class ProjectionRunner:
                  batch: int = 2000) -> None:
         self.store, self.config, self.batch = store, config, batch
         self._lock = threading.Lock()
+        # The rows this runner last committed per (subject, table), valid while the
+        # checkpoint is still the one it saved (another process's catch-up clears them): a
+        # table whose rows come out the same is not deleted and inserted again.
+        self._written: dict[tuple[str, str], list[dict]] = {}
+        self._written_at: int | None = None
         self._nudged = threading.Event()
         self._reader = reader(store.engine)
         _RUNNERS[store] = self
@@ -87,6 +92,8 @@ class ProjectionRunner:
         read = 0
         with self._lock:
             after, failed = self._checkpoint()
+            if after != self._written_at:
+                self._written.clear()
             while True:
                 page = self.store.read_all(after, self.batch)
                 if page:
@@ -105,11 +112,14 @@ class ProjectionRunner:
         folds = [fold for stream in self._subject_streams(page)
                  if (fold := fold_subject(self.store.read_stream(stream, up_to_position=last),
                                           after, self._casebook_of)) is not None]
+        written: dict[tuple[str, str], list[dict]] = {}
         with writer_lock(self.engine), \
                 self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
             for fold in folds:
-                self._replace(conn, fold)
+                self._replace(conn, fold, written)
             self._save_checkpoint(conn, after, last)
+        self._written.update(written)  # committed
+        self._written_at = last
 
     def _casebook_of(self, events: Sequence[RecordedEvent]) -> Casebook | None:
         return casebook_of(self.store, events)
@@ -162,6 +172,8 @@ class ProjectionRunner:
                 insert_many(conn, metadata.tables[table], table_rows)
             conn.execute(checkpoints.delete().where(checkpoints.c.name == NAME))
             self._save_checkpoint(conn, None, last)
+            self._written.clear()
+            self._written_at = None
             folds.clear()  # freed by reference counting before the collector resumes
         if self.engine.dialect.name == "postgresql":
             # fresh statistics, so the planner uses the indexes on the new rows at once
@@ -176,7 +188,7 @@ class ProjectionRunner:
         self._nudged.set()
 
     def run_forever(self, stop: threading.Event, idle_seconds: float = 5.0,
-                    gather_seconds: float = 0.5) -> None:
+                    gather_seconds: float = 1.0) -> None:
         """Catch up whenever nudged (or every ``idle_seconds``) until ``stop`` is set.
 
         After a nudge it waits ``gather_seconds`` so that a burst of writes is applied in one
@@ -189,11 +201,16 @@ class ProjectionRunner:
             self.catch_up()
 
     # -- helpers -------------------------------------------------------------------------------
-    def _replace(self, conn: sa.Connection, fold: SubjectFold) -> None:
+    def _replace(self, conn: sa.Connection, fold: SubjectFold,
+                 written: dict[tuple[str, str], list[dict]]) -> None:
         book = fold.book
         tables = {**subject_rows(book, config=self.config),
                   "rm_queries": query_records(book, fold.registered_position)}
         for table, rows in tables.items():
+            key = (book.subject_id, table)
+            if self._written.get(key) == rows:
+                continue  # as committed last time
+            written[key] = rows
             t = metadata.tables[table]
             conn.execute(t.delete().where(t.c.subject_id == book.subject_id))
             if rows:
