@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import request
 from flask_smorest import Blueprint
@@ -32,25 +37,52 @@ def _stamp(book: Casebook, body: dict) -> dict:
     return {"subject_id": book.subject_id, "as_of_position": book.position, **body}
 
 
+_RESULTS: weakref.WeakKeyDictionary[Any, OrderedDict[tuple, dict]] = \
+    weakref.WeakKeyDictionary()
+_RESULTS_LOCK = threading.Lock()
+MAX_RESULTS = 2048
+
+
+def _projected(name: str, project: Callable[..., dict], book: Casebook) -> dict:
+    """``project(book, config=...)``, remembered per casebook version: the projections are
+    pure functions of the casebook and the trial settings (none reads the clock), and a
+    casebook at (version, position) is the same whenever it is folded, as of now or of a
+    past moment. The answer is shared read-only (it is only serialised)."""
+    store, config = services().store, services().trial
+    key = (name, book.subject_id, book.version, book.position, id(config))
+    with _RESULTS_LOCK:
+        results = _RESULTS.setdefault(store, OrderedDict())
+        found = results.get(key)
+        if found is not None:
+            results.move_to_end(key)
+            return found
+    found = project(book, config=config)
+    with _RESULTS_LOCK:
+        results[key] = found
+        while len(results) > MAX_RESULTS:
+            results.popitem(last=False)
+    return found
+
+
 @blp.route("/<subject_id>/eligibility", methods=["GET"])
 def subject_eligibility(subject_id: str):
     """Eligibility per criterion (computed or attested), status and discrepancies."""
     book, _ = _book(subject_id)
-    return _stamp(book, eligibility(book, config=services().trial))
+    return _stamp(book, _projected("eligibility", eligibility, book))
 
 
 @blp.route("/<subject_id>/safety", methods=["GET"])
 def subject_safety(subject_id: str):
     """Adverse events, CRS and ICANS grades by day, lab toxicities, late SAE reports."""
     book, _ = _book(subject_id)
-    return _stamp(book, safety(book, config=services().trial))
+    return _stamp(book, _projected("safety", safety, book))
 
 
 @blp.route("/<subject_id>/efficacy", methods=["GET"])
 def subject_efficacy(subject_id: str):
     """IWG response: baseline, best response, W12, times, losses, periods and counts used."""
     book, _ = _book(subject_id)
-    return _stamp(book, efficacy(book, config=services().trial))
+    return _stamp(book, _projected("efficacy", efficacy, book))
 
 
 @blp.route("/<subject_id>/schedule", methods=["GET"])

@@ -22,7 +22,7 @@ from tests.api.conftest import PASSWORD
 from tests.scenario import Subject
 
 
-def _rich_subject(store) -> None:
+def _rich_subject(store) -> Subject:
     """Entries, corrections, a void, queries in several states, a verification voided by a
     correction, a signature invalidated by a later event, a lock and an unlock."""
     subject = Subject(store, "ITP-001")
@@ -42,6 +42,7 @@ def _rich_subject(store) -> None:
     lock_casebook(store, manager, "ITP-001", "interim analysis")
     unlock_casebook(store, manager, "ITP-001", "analysis done")
     subject.platelets(21, 60)
+    return subject
 
 
 def test_every_version_from_the_cache_equals_a_fresh_fold(store):
@@ -91,3 +92,35 @@ def test_a_stream_whose_event_differs_from_the_kept_one_is_folded_afresh(store):
     book = cache.casebook([*elsewhere, *events[6:8]])
     assert book.to_dict() == fold_casebook([*elsewhere, *events[6:8]]).to_dict()
     assert cache.casebook(events[:6]).position == events[5].position
+
+
+def test_remembered_projections_answer_what_a_fresh_fold_answers(store, as_user, app):
+    """Efficacy, safety and eligibility are remembered per casebook version: asked again,
+    as of every position, before and after later writes, they equal the projection of a
+    fresh fold of the stream up to that position."""
+    import json
+
+    from projections.efficacy import efficacy
+    from projections.eligibility import eligibility
+    from projections.safety import safety
+
+    subject = _rich_subject(store)
+    auditor, config = as_user("auditor"), app.extensions["ecrf"].trial
+    projections = {"efficacy": efficacy, "safety": safety, "eligibility": eligibility}
+
+    def expected(name, position):
+        book = fold_casebook(store.read_stream("ITP-001"), up_to_position=position)
+        body = projections[name](book, config=config)
+        return json.loads(json.dumps({"subject_id": "ITP-001",
+                                      "as_of_position": book.position, **body}))
+
+    positions = [e.position for e in store.read_stream("ITP-001")]
+    for _round in range(2):  # the second round is answered from what was remembered
+        for name in projections:
+            for position in [*positions[::3], positions[-1]]:
+                reply = auditor.get(f"/subjects/ITP-001/{name}?position={position}")
+                assert reply.status_code == 200
+                assert reply.json == expected(name, position), (name, position)
+            assert auditor.get(f"/subjects/ITP-001/{name}").json == \
+                expected(name, store.read_stream("ITP-001")[-1].position)
+        subject.platelets(28, 80)  # a later write: a new version
