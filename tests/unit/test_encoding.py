@@ -33,19 +33,3 @@ def test_spliced_body_hash_equals_the_hash_of_the_canonical_envelope(
                       type=event_type, schema_version=1, data=data, metadata=metadata,
                       recorded_at=moment) == expected
 
-
-def test_stored_json_decodes_alike_with_orjson_and_the_standard_library():
-    """The store decodes with orjson and falls back to json for what orjson declines: every
-    stored text gives the value the standard library gives (floats, unicode, big integers)."""
-    import json
-
-    from events.reading import loads as _loads
-
-    texts = ['{"a":1.1,"b":1e16,"c":-0.0,"d":"\\u00e9\\ud83d\\ude00","e":[true,false,null]}',
-             '{"big":123456789012345678901234567890}', '{"n":-9223372036854775809}',
-             '{"s":"\\ud800"}', '{"f":0.30000000000000004}',
-             '{"x":5e-324,"y":1.7976931348623157e308}',
-             canonical_json({"p": 0.1 + 0.2, "q": "Zürich\u2028", "r": 2**63})]
-    for text in texts:
-        assert _loads(text) == json.loads(text)
-        assert canonical_json(_loads(text)) == canonical_json(json.loads(text))
