@@ -16,13 +16,6 @@ COLUMNS = (
     T.c.position, T.c.stream_id, T.c.stream_version, T.c.type, T.c.schema_version,
     T.c.data, T.c["metadata"], T.c.recorded_at, T.c.hash,
 )
-# Built once: constructing and coercing a select per call costs ~20 us of pure Python.
-READ_STREAM_AFTER = (sa.select(*COLUMNS)
-                     .where(T.c.stream_id == sa.bindparam("stream_id"),
-                            T.c.stream_version > sa.bindparam("after_version"))
-                     .order_by(T.c.stream_version))
-READ_ALL_PAGE = (sa.select(*COLUMNS).where(T.c.position > sa.bindparam("after"))
-                 .order_by(T.c.position).limit(sa.bindparam("limit")))
 #: Decoding stored JSON: the standard library's C scanner. orjson was measured beside it on
 #: the store's payloads (20,000 rows of ~300-byte texts) and was slower, 271 ms against 212,
 #: since it must first encode each str to UTF-8; it also reads integers beyond 64 bits as
