@@ -39,28 +39,39 @@ def audit_rows(events: Iterable[RecordedEvent]) -> Iterator[dict[str, Any]]:
 
 def event_rows(book: Casebook, event: RecordedEvent) -> Iterator[dict[str, Any]]:
     """Yield the audit rows of one event, given the casebook as it was just before it."""
+    head, tails = event_parts(book, event)
+    for tail in tails:
+        yield {**head, **tail}
+
+
+def event_parts(book: Casebook, event: RecordedEvent
+                ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One event's audit rows as the keys they share and the keys that follow in each:
+    row = ``{**head, **tail}``, head's keys first and never repeated in a tail, so that a row's
+    JSON text is the head's text followed by the tail's (``readmodel.trail.row_texts``)."""
     data, meta = event.data, event.metadata
-    base = {"position": event.position, "recorded_at": event.recorded_at.isoformat(),
+    head = {"position": event.position, "recorded_at": event.recorded_at.isoformat(),
             "subject_id": book.subject_id, "site_id": book.site_id, "event_type": event.type,
             "actor": meta.get("actor"), "role": meta.get("role"),
             "reason": data.get("reason") or meta.get("reason")}
     if "entry_id" in data and "values" in data and "form" in data:
-        for field, value in data["values"].items():
-            yield {**base, "entry_id": data["entry_id"], "form": data["form"],
-                   "visit": data["values"].get("visit"), "field": field, "old_value": None,
-                   "new_value": value, "action": "entered"}
-    elif event.type == "EntryCorrected":
+        values = data["values"]
+        head.update(entry_id=data["entry_id"], form=data["form"], visit=values.get("visit"))
+        return head, [{"field": field, "old_value": None, "new_value": value,
+                       "action": "entered"} for field, value in values.items()]
+    if event.type == "EntryCorrected":
         entry = book.entries[data["entry_id"]]
-        for field, value in data["changes"].items():
-            yield {**base, "entry_id": entry.entry_id, "form": entry.form,
-                   "visit": entry.visit, "field": field, "old_value": entry.values.get(field),
-                   "new_value": value, "action": "cleared" if value is None else "corrected"}
-    elif event.type == "EntryVoided":
+        head.update(entry_id=entry.entry_id, form=entry.form, visit=entry.visit)
+        return head, [{"field": field, "old_value": entry.values.get(field),
+                       "new_value": value, "action": "cleared" if value is None else "corrected"}
+                      for field, value in data["changes"].items()]
+    if event.type == "EntryVoided":
         entry = book.entries[data["entry_id"]]
-        yield {**base, "entry_id": entry.entry_id, "form": entry.form, "visit": entry.visit,
-               "field": None, "old_value": None, "new_value": None, "action": "voided"}
-    elif event.type in WORKFLOW_ACTIONS:
-        yield {**base, **_workflow_target(book, event), "action": WORKFLOW_ACTIONS[event.type]}
+        head.update(entry_id=entry.entry_id, form=entry.form, visit=entry.visit)
+        return head, [{"field": None, "old_value": None, "new_value": None, "action": "voided"}]
+    if event.type in WORKFLOW_ACTIONS:
+        return head, [{**_workflow_target(book, event), "action": WORKFLOW_ACTIONS[event.type]}]
+    return head, []
 
 
 def _workflow_target(book: Casebook, event: RecordedEvent) -> dict[str, Any]:

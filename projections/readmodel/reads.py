@@ -1,7 +1,7 @@
 """Reads of the trial-wide audit trail and query list from their read-model tables.
 
-Every filter is a WHERE clause on an indexed column, and pages are keyset pages on
-(position, seq), so an answer costs what it returns, not what the trail holds. The rows come
+Every filter is a WHERE clause on an indexed column, and pages are keyset pages on the
+event's position, so an answer costs what it returns, not what the trail holds. The rows come
 back as the fold wrote them (JSON text), so answers equal the fold's (tests/reference_views.py).
 """
 
@@ -16,10 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from projections.readmodel.tables import audit_rows, queries
-from projections.readmodel.trail import MICROSECOND, micros
+from projections.readmodel.tables import audit_events, queries
+from projections.readmodel.trail import MICROSECOND, micros, stored_rows, stored_texts
 
-T = audit_rows
+T = audit_events
 
 
 def reader(engine: Engine) -> Engine:
@@ -63,43 +63,66 @@ def trail_page(engine: Engine, query: TrailQuery, limit: int
                ) -> tuple[list[dict[str, Any]], int | None]:
     """Take ``limit`` rows, never splitting one event's rows; name the next page if any.
 
-    The page is every selected row up to the position of its ``limit``-th row; ``next_after``
-    is that position when a selected row follows it (what the fold's paging answers).
+    The page is every selected row up to the event of its ``limit``-th row; ``next_after``
+    is that event's position when a selected event follows it (what the fold's paging
+    answers). Each event has at least one row, so the first ``limit + 1`` selected events
+    hold the page and tell whether more follow; a running sum of their row counts says which
+    of them the page takes, and only those bring their text back.
     """
-    where = query.where()
-    order = (T.c.position, T.c.seq)
+    first = sa.select(T.c.position, T.c.row_count, T.c.head, T.c.tails) \
+        .where(*query.where()).order_by(T.c.position).limit(limit + 1).subquery()
+    before = sa.func.sum(first.c.row_count).over(
+        order_by=first.c.position, rows=(None, 0)) - first.c.row_count
+    taken = before < limit
+    select = sa.select(first.c.position, sa.case((taken, first.c.head)),
+                       sa.case((taken, first.c.tails))).order_by(first.c.position)
     with reader(engine).connect() as conn:
-        found = conn.execute(sa.select(T.c.position, T.c.seq, T.c.row).where(*where)
-                             .order_by(*order).limit(limit)).all()
-        if len(found) < limit:
-            return [json.loads(r.row) for r in found], None
-        last, seq = found[-1].position, found[-1].seq
-        found += conn.execute(sa.select(T.c.position, T.c.seq, T.c.row).where(
-            *where, T.c.position == last, T.c.seq > seq).order_by(T.c.seq)).all()
-        more = conn.execute(sa.select(T.c.position).where(*where, T.c.position > last)
-                            .order_by(*order).limit(1)).first()
-    return [json.loads(r.row) for r in found], last if more else None
+        found = conn.execute(select).all()
+    page = [row for _, head, tails in found if head is not None
+            for row in stored_rows(head, tails)]
+    events = sum(head is not None for _, head, _ in found)
+    return page, found[events - 1][0] if len(found) > events else None
 
 
-def trail_texts(engine: Engine, query: TrailQuery, chunk: int = 2000) -> Iterator[str]:
-    """Yield the JSON text of every selected row in log order, reading keyset chunks.
+def trail_texts(engine: Engine, query: TrailQuery, chunk: int = 500
+                ) -> Iterator[tuple[int, str]]:
+    """Yield each selected event's row count and rows (their JSON texts joined by commas,
+    ``trail.stored_texts``) in log order, reading keyset chunks of ``chunk`` events.
 
     No connection is held between chunks, so a slow client holds nothing open; rows of
     events caught up meanwhile (later positions) may be included, never half an event.
     """
     where = query.where()
-    key: tuple[int, int] | None = None
+    after: int | None = None
     while True:
-        select = sa.select(T.c.position, T.c.seq, T.c.row).where(*where)
-        if key is not None:
-            select = select.where(sa.tuple_(T.c.position, T.c.seq) > sa.tuple_(*key))
+        select = sa.select(T.c.position, T.c.row_count, T.c.head, T.c.tails).where(*where)
+        if after is not None:
+            select = select.where(T.c.position > after)
         with reader(engine).connect() as conn:
-            found = conn.execute(select.order_by(T.c.position, T.c.seq).limit(chunk)).all()
+            found = conn.execute(select.order_by(T.c.position).limit(chunk)).all()
         for row in found:
-            yield row.row
+            yield row.row_count, stored_texts(row.head, row.tails)
         if len(found) < chunk:
             return
-        key = (found[-1].position, found[-1].seq)
+        after = found[-1].position
+
+
+def trail_rows(engine: Engine, query: TrailQuery, chunk: int = 500
+               ) -> Iterator[dict[str, Any]]:
+    """The rows of ``trail_texts``, as dictionaries (no text is encoded to be decoded)."""
+    where = query.where()
+    after: int | None = None
+    while True:
+        select = sa.select(T.c.position, T.c.head, T.c.tails).where(*where)
+        if after is not None:
+            select = select.where(T.c.position > after)
+        with reader(engine).connect() as conn:
+            found = conn.execute(select.order_by(T.c.position).limit(chunk)).all()
+        for row in found:
+            yield from stored_rows(row.head, row.tails)
+        if len(found) < chunk:
+            return
+        after = found[-1].position
 
 
 def query_texts(engine: Engine, *, sites: tuple[str, ...] | None, state: str | None,

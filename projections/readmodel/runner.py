@@ -28,12 +28,12 @@ from projections.casebook import REGISTRATION, Casebook, apply
 from projections.casebook_cache import casebook_of
 from projections.readmodel.reads import reader
 from projections.readmodel.rows import subject_rows
-from projections.readmodel.tables import audit_rows, checkpoints, metadata, subjects
-from projections.readmodel.trail import SubjectFold, audit_records, fold_subject, query_records
+from projections.readmodel.tables import audit_events, checkpoints, metadata, subjects
+from projections.readmodel.trail import SubjectFold, audit_record, fold_subject, query_records
 from projections.trial_config import DEFAULT_TRIAL, TrialConfig
 
 NAME = "trial"
-TABLES = ("rm_subjects", "rm_adverse_events", "rm_visits", "rm_queries", "rm_audit_rows")
+TABLES = ("rm_subjects", "rm_adverse_events", "rm_visits", "rm_queries", "rm_audit_events")
 
 
 class ProjectionRunner:
@@ -157,9 +157,10 @@ class ProjectionRunner:
                         fold = folds[event.stream_id] = SubjectFold(
                             Casebook(values["subject_id"], values["site_id"]), event.position)
                     if fold is not None:
-                        records += audit_records(fold.book, event)
+                        if record := audit_record(fold.book, event):
+                            records.append(record)
                         apply(fold.book, event)
-                insert_many(conn, audit_rows, records)
+                insert_many(conn, audit_events, records)
                 last, read = page[-1].position, read + len(page)
                 if progress:
                     progress(len(page))
@@ -216,7 +217,7 @@ class ProjectionRunner:
             if rows:
                 conn.execute(t.insert(), rows)
         if fold.audit:
-            conn.execute(audit_rows.insert(), fold.audit)
+            conn.execute(audit_events.insert(), fold.audit)
 
     def _checkpoint(self) -> tuple[int, int | None]:
         """The checkpoint's position and failed position (0, None before the first run)."""

@@ -52,30 +52,36 @@ visits = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
 )
 
-#: One row per row of ``projections.audit_trail.audit_rows`` (an event's rows never change:
-#: they depend on the subject's state before it). ``row`` is the fold's row as JSON text
-#: (``json.dumps(row, ensure_ascii=False)``), so an answer is byte-for-byte the fold's; the
-#: other columns are what the filters and the keyset paging read (each filter's index ends in
-#: position, seq: the order of the answer, so a page is read off the index with no sort).
+#: One row per event that has audit rows (``projections.audit_trail.audit_rows``; an event's
+#: rows never change: they depend on the subject's state before it). ``rows`` is the text of
+#: the event's ``row_count`` rows in two parts (``trail.audit_record``): ``head``, the keys
+#: every row of the event shares, as JSON text, and ``tails``, the rest of each row, as a JSON
+#: array; ``trail.stored_texts`` puts them together into the text the fold writes
+#: (``json.dumps(row, ensure_ascii=False)``), so an answer is byte-for-byte the fold's. Every
+#: filter is a property of the event, not of a row, and a page never splits an event's rows:
+#: one table row per event is what the filters and the keyset paging read (each filter's
+#: index ends in position, the order of the answer, so a page is read off the index with no
+#: sort), and a rebuild writes one index entry per event instead of one per row.
 #: ``recorded_us`` is ``recorded_at`` in microseconds since 1970 UTC: exact, and compared
 #: alike on both engines.
-audit_rows = sa.Table(
-    "rm_audit_rows", metadata,
+audit_events = sa.Table(
+    "rm_audit_events", metadata,
     sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("subject_id", sa.String(100), nullable=False),
     sa.Column("site_id", sa.String(100), nullable=False),
     sa.Column("actor", sa.String(200), nullable=True),
     sa.Column("role", sa.String(50), nullable=True),
     sa.Column("event_type", sa.String(100), nullable=False),
     sa.Column("recorded_us", sa.BigInteger, nullable=False),
-    sa.Column("row", sa.Text, nullable=False),
-    sa.Index("ix_rm_audit_rows_subject", "subject_id", "position", "seq"),
-    sa.Index("ix_rm_audit_rows_site", "site_id", "position", "seq"),
-    sa.Index("ix_rm_audit_rows_actor", "actor", "position", "seq"),
-    sa.Index("ix_rm_audit_rows_role", "role", "position", "seq"),
-    sa.Index("ix_rm_audit_rows_type", "event_type", "position", "seq"),
-    sa.Index("ix_rm_audit_rows_recorded", "recorded_us"),
+    sa.Column("row_count", sa.Integer, nullable=False),
+    sa.Column("head", sa.Text, nullable=False),
+    sa.Column("tails", sa.Text, nullable=False),
+    sa.Index("ix_rm_audit_events_subject", "subject_id", "position"),
+    sa.Index("ix_rm_audit_events_site", "site_id", "position"),
+    sa.Index("ix_rm_audit_events_actor", "actor", "position"),
+    sa.Index("ix_rm_audit_events_role", "role", "position"),
+    sa.Index("ix_rm_audit_events_type", "event_type", "position"),
+    sa.Index("ix_rm_audit_events_recorded", "recorded_us"),
 )
 
 #: One row per data query, in the order ``GET /queries`` lists them (subjects in registration

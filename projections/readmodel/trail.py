@@ -14,10 +14,11 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from events import RecordedEvent
-from projections.audit_trail import event_rows
+from projections.audit_trail import event_parts
 from projections.casebook import REGISTRATION, Casebook, apply
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -29,18 +30,56 @@ def micros(moment: datetime) -> int:
     return (moment - EPOCH) // MICROSECOND
 
 
-def audit_records(book: Casebook, event: RecordedEvent) -> list[dict[str, Any]]:
-    """The ``rm_audit_rows`` rows of one event, given the casebook just before it."""
-    records: list[dict[str, Any]] = []
-    for seq, row in enumerate(event_rows(book, event)):
-        if not records:  # the filter compares datetime.fromisoformat(row["recorded_at"])
-            recorded_us = micros(datetime.fromisoformat(row["recorded_at"]))
-        records.append({
-            "position": row["position"], "seq": seq, "subject_id": row["subject_id"],
-            "site_id": row["site_id"], "actor": row["actor"], "role": row["role"],
-            "event_type": row["event_type"], "recorded_us": recorded_us,
-            "row": json.dumps(row, ensure_ascii=False)})
-    return records
+def _json_text() -> Callable[[Any], str]:
+    """``json.dumps(value, ensure_ascii=False)`` without its per-call set-up.
+
+    A rebuild encodes several million rows; ``dumps`` with a non-default argument builds a
+    new encoder on every call, which costs more than the encoding. The C encoder that
+    ``JSONEncoder.iterencode`` builds is made once here, with the same settings (the
+    standard library's own ``c_make_encoder``; its pure-Python fallback where there is none).
+    Tests compare the texts with ``json.dumps`` for every kind of event.
+    """
+    settings = json.JSONEncoder(ensure_ascii=False)
+    if c_make_encoder is None:  # pragma: no cover - CPython always has the C accelerator
+        return settings.encode
+    encode = c_make_encoder(None, settings.default, encode_basestring, None,
+                            settings.key_separator, settings.item_separator, False, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+json_text = _json_text()
+
+
+def audit_record(book: Casebook, event: RecordedEvent) -> dict[str, Any] | None:
+    """The ``rm_audit_events`` row of one event, given the casebook just before it (None
+    when the event has no audit rows): the filter columns, and the event's audit rows as
+    ``projections.audit_trail.event_parts`` splits them (``head``: the keys every row of the
+    event shares, written once; ``tails``: the rest of each row)."""
+    head, tails = event_parts(book, event)
+    if not tails:
+        return None
+    return {"position": event.position, "subject_id": head["subject_id"],
+            "site_id": head["site_id"], "actor": head["actor"], "role": head["role"],
+            "event_type": event.type, "recorded_us": micros(event.recorded_at),
+            "row_count": len(tails), "head": json_text(head), "tails": json_text(tails)}
+
+
+def stored_rows(head: str, tails: str) -> list[dict[str, Any]]:
+    """An event's audit rows from its stored ``head`` and ``tails``, as the fold yields them."""
+    shared = json.loads(head)
+    return [{**shared, **tail} for tail in json.loads(tails)]
+
+
+def stored_texts(head: str, tails: str) -> str:
+    """An event's audit rows from its stored ``head`` and ``tails``, each as
+    ``json.dumps(row, ensure_ascii=False)`` writes it, joined by commas.
+
+    A row's text is the head's text followed by the tail's: their keys do not overlap. A
+    tail decoded and encoded again gives back the text ``json_text`` wrote (JSON numbers are
+    written as ``repr`` writes them, which reads back to the same value).
+    """
+    prefix = head[:-1] + ", "
+    return ",".join(prefix + json_text(tail)[1:] for tail in json.loads(tails))
 
 
 #: How the API's JSON provider writes a body (Flask's default: sorted keys, compact, ASCII).
@@ -69,7 +108,7 @@ class SubjectFold:
 
     book: Casebook
     registered_position: int
-    audit: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)  # rm_audit_events rows
 
 
 def fold_subject(events: Sequence[RecordedEvent], after: int,
@@ -95,7 +134,7 @@ def fold_subject(events: Sequence[RecordedEvent], after: int,
             fold = SubjectFold(Casebook(values["subject_id"], values["site_id"]), event.position)
         if fold is None:
             continue
-        if event.position > after:
-            fold.audit.extend(audit_records(fold.book, event))
+        if event.position > after and (record := audit_record(fold.book, event)):
+            fold.audit.append(record)
         apply(fold.book, event)
     return fold
