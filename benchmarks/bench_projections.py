@@ -70,12 +70,14 @@ import projections.readmodel.runner as runner_module  # noqa: E402
 from benchmarks.trial_generator import TrialGenerator, TrialStats  # noqa: E402
 from ecrf.accounts.model import User  # noqa: E402
 from ecrf.accounts.service import create_user  # noqa: E402
+from ecrf.api.projections import forget_projections  # noqa: E402
 from ecrf.app import create_app  # noqa: E402
 from ecrf.builder import SubjectBuilder  # noqa: E402
 from ecrf.commands.forms import submit_form  # noqa: E402
 from ecrf.schema import upgrade  # noqa: E402
 from events import EventStore, make_engine  # noqa: E402
 from projections.casebook import fold_casebook  # noqa: E402
+from projections.casebook_cache import forget_casebooks  # noqa: E402
 from projections.edit_checks import findings  # noqa: E402
 from projections.efficacy import efficacy  # noqa: E402
 from projections.eligibility import eligibility  # noqa: E402
@@ -183,7 +185,10 @@ def fresh_storage(db: str, workdir: Path, tag: str) -> Storage:
 
 
 def forget_stream(store: EventStore, stream_id: str) -> bool:
-    """Drop a stream from the store's decoded-stream cache (a cold read); False if no cache."""
+    """A cold read: drop the stream from the store's decoded-stream cache, its casebooks
+    from the casebook cache and the subject's remembered projections; False if no cache."""
+    forget_casebooks(store, stream_id)
+    forget_projections(store, stream_id)
     cache = getattr(store, "_cache", None)
     streams = getattr(cache, "_streams", None)
     if streams is None:
@@ -249,7 +254,6 @@ class DbResult:
     big_events: int = 0
     submit: dict[str, list[float]] = field(default_factory=dict)  # "small"/"big" -> ms
     submit_append: dict[str, list[float]] = field(default_factory=dict)
-    submit_statements: dict[str, Counter] = field(default_factory=dict)
     durability: str = ""
     profile: str = ""
 
@@ -348,8 +352,21 @@ def instrumented_rebuild(storage: Storage) -> tuple[dict[str, float], float,
         conn.info["bench_t0"] = time.perf_counter()
 
     def after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip()[:6].upper() in ("INSERT", "DELETE", "UPDATE"):
+        if statement.lstrip()[:6].upper() in ("INSERT", "DELETE", "UPDATE") \
+                and not bulk:  # the bulk inserts are timed on their own
             t["write rows (SQL)"] += time.perf_counter() - conn.info.pop("bench_t0", 0.0)
+
+    bulk: list[bool] = []
+    original_insert = runner_module.insert_many
+
+    def timed_insert(conn: Any, table: sa.Table, rows: list) -> None:
+        # the audit events are inserted page by page, inside the fold's loop
+        name = "write: audit events" if table.name == "rm_audit_events" else "write: bulk"
+        bulk.append(True)
+        try:
+            timed(name, original_insert)(conn, table, rows)
+        finally:
+            bulk.pop()
 
     runner = ProjectionRunner(store)
     gc.collect()
@@ -361,6 +378,9 @@ def instrumented_rebuild(storage: Storage) -> tuple[dict[str, float], float,
             stack.enter_context(patched(store, "_decode_all", timed_decode))
             stack.enter_context(patched(runner_module, "subject_rows",
                                         timed("project", original_rows)))
+            stack.enter_context(patched(runner_module, "insert_many", timed_insert))
+            stack.enter_context(patched(runner_module, "audit_record", timed(
+                "audit", runner_module.audit_record)))
             for name in ("response_summary", "safety_summary", "schedule", "eligibility"):
                 if not hasattr(rows_module, name):
                     continue
@@ -379,13 +399,15 @@ def instrumented_rebuild(storage: Storage) -> tuple[dict[str, float], float,
     split = {
         "read: SQL fetch": t["read"] - decode,
         "read: JSON decode + envelope": decode,
-        "fold (apply per event)": t["fold"],
+        "fold (apply per event)": t["fold"] - t["audit"] - t["write: audit events"],
+        "audit rows of each event (event_parts + JSON text)": t["audit"],
         "project: efficacy": t["project: efficacy"],
         "project: safety": t["project: safety"],
         "project: schedule": t["project: schedule"],
         "project: eligibility": t["project: eligibility"],
         "project: rest of subject_rows (status, rows)": t["project"] - inner,
-        "write rows (SQL)": t["write rows (SQL)"],
+        "write rows (SQL)": t["write rows (SQL)"] + t["write: bulk"]
+        + t["write: audit events"],
     }
     split["other (commit, glue)"] = total - sum(split.values())
     return split, total, (collector.seconds, collector.full)
@@ -559,20 +581,6 @@ def measure_submits(stores: dict[str, Storage], sizes: Sizes, res: DbResult,
     for key in stores:  # warm-up: one submit per subject (stream caches, pools, statements)
         for _ in range(sizes.submit_subjects):
             submit(key, timed=False)
-    # Statements per submit, by kind.
-    for key, storage in stores.items():
-        kinds: Counter = Counter()
-
-        def count(conn: Any, cursor: Any, statement: str, *args: Any, kinds=kinds) -> None:
-            words = statement.split()
-            kinds[" ".join(words[:2]) if words[0].upper() == "LOCK" else words[0].upper()] += 1
-
-        sa.event.listen(storage.engine, "before_cursor_execute", count)
-        try:
-            submit(key, timed=False)
-        finally:
-            sa.event.remove(storage.engine, "before_cursor_execute", count)
-        res.submit_statements[key] = kinds
     gc.collect()
     keys = list(stores)
     for turn, _lo in enumerate(range(0, sizes.submits, sizes.turn)):
@@ -746,9 +754,8 @@ def submit_notes(results: list[DbResult]) -> list[str]:
         for key in ("small", "big"):
             total = p50_p95(r.submit[key])[0]
             append = p50_p95(r.submit_append[key])[0]
-            stmts = ", ".join(f"{k} {v}" for k, v in sorted(r.submit_statements[key].items()))
             parts.append(f"{key} store: p50 {total:.2f} ms of which `EventStore.append` "
-                         f"{append:.2f} ms (statements per submit: {stmts})")
+                         f"{append:.2f} ms")
         out.append(f"- submit breakdown, {DB_LABEL[r.db]}: " + "; ".join(parts))
     return out
 
@@ -758,7 +765,9 @@ def git_state() -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True,
                               text=True).stdout.strip()
     head = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = [line[3:] for line in git("status", "--porcelain").splitlines()
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True,
+                            text=True).stdout  # not stripped: each line starts with its flags
+    dirty = [line[3:] for line in status.splitlines()
              if not line[3:].startswith(("benchmarks/", "docs/benchmarks.md"))]
     return f"commit {head}" + (f" plus uncommitted changes in {', '.join(dirty)}"
                                if dirty else "")

@@ -61,6 +61,12 @@ class CasebookCache:
         return book.fork()
 
 
+    def forget(self, stream_id: str) -> None:
+        """Drop the casebooks kept for a stream (the next read folds it from its events)."""
+        with self._lock:
+            self._books.pop(stream_id, None)
+
+
 _CACHES: weakref.WeakKeyDictionary[Any, CasebookCache] = weakref.WeakKeyDictionary()
 
 
@@ -71,3 +77,10 @@ def casebook_of(store: Any, events: Sequence[RecordedEvent]) -> Casebook | None:
     if cache is None:
         cache = _CACHES.setdefault(store, CasebookCache())
     return cache.casebook(events)
+
+
+def forget_casebooks(store: Any, stream_id: str) -> None:
+    """Drop what this store's cache keeps of a stream: a cold read (benchmarks)."""
+    cache = _CACHES.get(store)
+    if cache is not None:
+        cache.forget(stream_id)

@@ -64,6 +64,14 @@ def _projected(name: str, project: Callable[..., dict], book: Casebook) -> dict:
     return found
 
 
+def forget_projections(store: Any, subject_id: str) -> None:
+    """Drop the answers remembered for a subject: a cold read (benchmarks)."""
+    with _RESULTS_LOCK:
+        results = _RESULTS.get(store)
+        for key in [k for k in results or () if k[1] == subject_id]:
+            del results[key]
+
+
 @blp.route("/<subject_id>/eligibility", methods=["GET"])
 def subject_eligibility(subject_id: str):
     """Eligibility per criterion (computed or attested), status and discrepancies."""
