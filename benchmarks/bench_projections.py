@@ -381,12 +381,11 @@ def instrumented_rebuild(storage: Storage) -> tuple[dict[str, float], float,
             stack.enter_context(patched(runner_module, "insert_many", timed_insert))
             stack.enter_context(patched(runner_module, "audit_record", timed(
                 "audit", runner_module.audit_record)))
-            for name in ("response_summary", "safety_summary", "schedule", "eligibility"):
-                if not hasattr(rows_module, name):
-                    continue
-                stack.enter_context(patched(rows_module, name,
-                                            timed(f"project: {name}", getattr(rows_module,
-                                                                              name))))
+            for name, label in (("response_summary", "efficacy"),
+                                ("safety_summary", "safety"), ("schedule", "schedule"),
+                                ("eligibility", "eligibility")):
+                stack.enter_context(patched(rows_module, name, timed(
+                    f"project: {label}", getattr(rows_module, name))))
             collector = stack.enter_context(GcTimer())
             t0 = time.perf_counter()
             runner.rebuild()
