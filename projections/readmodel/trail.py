@@ -14,10 +14,10 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from events import RecordedEvent
+from events.encoding import json_encoder
 from projections.audit_trail import event_parts
 from projections.casebook import REGISTRATION, Casebook, apply
 
@@ -30,24 +30,9 @@ def micros(moment: datetime) -> int:
     return (moment - EPOCH) // MICROSECOND
 
 
-def _json_text() -> Callable[[Any], str]:
-    """``json.dumps(value, ensure_ascii=False)`` without its per-call set-up.
-
-    A rebuild encodes several million rows; ``dumps`` with a non-default argument builds a
-    new encoder on every call, which costs more than the encoding. The C encoder that
-    ``JSONEncoder.iterencode`` builds is made once here, with the same settings (the
-    standard library's own ``c_make_encoder``; its pure-Python fallback where there is none).
-    Tests compare the texts with ``json.dumps`` for every kind of event.
-    """
-    settings = json.JSONEncoder(ensure_ascii=False)
-    if c_make_encoder is None:  # pragma: no cover - CPython always has the C accelerator
-        return settings.encode
-    encode = c_make_encoder(None, settings.default, encode_basestring, None,
-                            settings.key_separator, settings.item_separator, False, False, True)
-    return lambda value: "".join(encode(value, 0))
-
-
-json_text = _json_text()
+#: ``json.dumps(value, ensure_ascii=False)``: a rebuild encodes millions of rows, and
+#: ``dumps`` with a non-default argument builds a new encoder on every call.
+json_text: Callable[[Any], str] = json_encoder(ensure_ascii=False)
 
 
 def audit_record(book: Casebook, event: RecordedEvent) -> dict[str, Any] | None:

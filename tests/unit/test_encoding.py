@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from events.encoding import canonical_json, event_hash, format_timestamp
+from events.encoding import canonical_json, event_hash, format_timestamp, json_encoder
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
@@ -33,3 +34,32 @@ def test_spliced_body_hash_equals_the_hash_of_the_canonical_envelope(
                       type=event_type, schema_version=1, data=data, metadata=metadata,
                       recorded_at=moment) == expected
 
+
+
+any_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=8) | st.integers(), inner, max_size=4), max_leaves=12)
+
+
+def _outcome(encode, value):
+    try:
+        return encode(value)
+    except (ValueError, TypeError) as error:
+        return type(error)
+
+
+@given(value=any_json)
+def test_canonical_json_is_json_dumps_with_its_settings(value):
+    """The prebuilt encoder writes what json.dumps writes, and refuses what it refuses (NaN,
+    keys that cannot be sorted together)."""
+    assert _outcome(canonical_json, value) == _outcome(lambda v: json.dumps(
+        v, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False), value)
+
+
+@given(value=any_json)
+def test_json_encoder_is_json_dumps_for_the_default_separators(value):
+    encode = json_encoder(ensure_ascii=False)
+    assert _outcome(encode, value) == _outcome(lambda v: json.dumps(v, ensure_ascii=False),
+                                               value)
+    assert _outcome(json_encoder(), value) == _outcome(json.dumps, value)
