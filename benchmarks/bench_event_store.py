@@ -15,9 +15,11 @@ for the peer (``eventsourcing`` 9.x, used at its recorder level: ``insert_events
 4. read of the whole log (20,000 events in pages of 1,000) decoding every payload, events/s;
 5. loading one 50-event stream, p50 and p95 latency over 200 loads.
 
-Ours signs every event (a ``Signer`` from events/signing.py) and hash-chains it, as the
-server does; after each run the whole log is checked with ``verify_chain`` and the signer's
-public key (untimed), so a store that stopped signing or chaining fails the benchmark.
+Ours hash-chains every event and signs every append (a ``Signer`` from events/signing.py:
+one signature over the hash of the append's last event, which covers the others through the
+chain), as the server does; after each run the whole log is checked with ``verify_chain``
+and the signer's public key (untimed), so a store that stopped signing or chaining fails the
+benchmark.
 
 Each run uses fresh storage for each side (a new SQLite file, a new PostgreSQL schema that
 is dropped afterwards). The report gives the median of the runs, the ratio ours/peer for
@@ -138,7 +140,7 @@ class Ours(Side):
 
     def __init__(self, engine: sa.Engine, cleanup: Callable[[], None]) -> None:
         upgrade(engine)
-        self.signer = Signer.generate()  # as the server: every event signed, hash-chained
+        self.signer = Signer.generate()  # as the server: every append signed, hash-chained
         self.engine, self._cleanup = engine, cleanup
         self.store = EventStore(engine, signer=self.signer)
 
@@ -168,7 +170,8 @@ class Ours(Side):
         return len(self.store.read_stream(stream))
 
     def check(self, total: int) -> None:
-        """Every stored event hash-chained and signed by our key (untimed, after the run)."""
+        """Every stored event hash-chained and covered by a signature of our key (untimed,
+        after the run)."""
         report = verify_chain(self.engine,
                               public_keys={self.signer.key_id: self.signer.public_key})
         if not report.ok or not report.signatures_checked or report.checked != total:
@@ -598,10 +601,11 @@ def workload_notes(sizes: Sizes, runs: int,
         f"- single append: {sizes.single['sqlite']} events on SQLite, "
         f"{sizes.single['postgres']} on PostgreSQL, one per commit, round-robin over "
         f"{SUBJECTS} subject streams; ours checks `expected_version`, reads the chain head, "
-        f"hashes (SHA-256 chain) and signs (Ed25519, `events.signing.Signer`) every event; "
+        f"hashes (SHA-256 chain) every event and signs (Ed25519, `events.signing.Signer`) every "
+        f"append, over the hash of its last event (one signature per commit here); "
         f"the peer relies on its primary key for optimistic concurrency. After each run "
         f"(untimed) our whole log is checked with `verify_chain` and the signer's public key: "
-        f"every event chained and signed, or the benchmark fails.",
+        f"every event chained and covered by a signature, or the benchmark fails.",
         f"- batch append: {sizes.batches['sqlite']} (SQLite) / {sizes.batches['postgres']} "
         f"(PostgreSQL) new streams of {BATCH_SIZE} events, one commit each.",
         f"- concurrent single appends: {THREADS} threads start together, each appending "

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import Engine
 
 from events.batch_write import APPEND_LOCK
+from events.coverage import Coverage
 from events.encoding import GENESIS_HASH, canonical_json, event_hash, format_timestamp
 from events.engine import WRITE
 from events.errors import EventStoreError
@@ -102,6 +103,7 @@ def import_events(engine: Engine, lines: Iterable[str], *, batch: int = 2000,
 def _verified(lines: Iterable[str], public_keys: Mapping[str, Ed25519PublicKey] | None
               ) -> Iterator[dict[str, Any]]:
     prev_hash, expected, versions, last_time = GENESIS_HASH, 1, {}, None
+    coverage, lines_of = Coverage(), {}  # unsigned positions -> their line, until covered
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -135,16 +137,33 @@ def _verified(lines: Iterable[str], public_keys: Mapping[str, Ed25519PublicKey] 
             raise ImportRefused(f"line {number}: the hash of position {row['position']} does "
                                 "not match its content and its predecessor")
         if public_keys is not None:
-            key = public_keys.get(row["key_id"]) if isinstance(row["key_id"], str) else None
-            if key is None or not signature_holds(key, row["signature"],
-                                                  row["hash"].encode("ascii")):
-                raise ImportRefused(
-                    f"line {number}: the signature of position {row['position']} does not "
-                    "hold for a trusted key" + ("" if row["signature"] else " (not signed)"))
+            if (uncovered := coverage.next_event(recorded_at)) is not None:
+                raise _not_covered(lines_of[uncovered], uncovered)
+            if row["signature"] is None and row["key_id"] is None:
+                coverage.unsigned(row["position"], recorded_at)  # a later event must cover it
+                lines_of[row["position"]] = number
+            else:
+                key = public_keys.get(row["key_id"]) if isinstance(row["key_id"], str) \
+                    else None
+                if key is None or not signature_holds(key, row["signature"],
+                                                      row["hash"].encode("ascii")):
+                    raise ImportRefused(
+                        f"line {number}: the signature of position {row['position']} does "
+                        "not hold for a trusted key" + ("" if row["signature"] else
+                                                        " (not signed)"))
+                coverage.signed()
+                lines_of.clear()
         versions[row["stream_id"]] = row["stream_version"]
         prev_hash, expected, last_time = row["hash"], expected + 1, recorded_at
         yield {**row, "data": canonical_json(row["data"]),
                "metadata": canonical_json(row["metadata"]), "recorded_at": recorded_at}
+    if public_keys is not None and (uncovered := coverage.end()) is not None:
+        raise _not_covered(lines_of[uncovered], uncovered)  # the file ends inside an append
+
+
+def _not_covered(number: int, position: int) -> ImportRefused:
+    return ImportRefused(f"line {number}: position {position} is not signed, nor is any later "
+                         "event of its append")
 
 
 def _refuse_constant(name: str) -> Any:

@@ -234,14 +234,16 @@ class BatchWriter:
             if not new_events:
                 raise ValueError("a rebase must give at least one event")
         recorded, rows = number_and_link(stream_id, version, head, new_events, pending.stamp)
+        # One signature per append, on its last event: through the chain it covers the
+        # append's earlier events (events.coverage), which are stored without one.
         signer = self.store.signer
-        signature = signer.sign if signer is not None else None
-        key_id = signer.key_id if signer is not None else None
+        last = len(rows) - 1
         stored_time = self.sql.stored_time(recorded[0].recorded_at)
         tuples = [(r["position"], r["stream_id"], r["stream_version"], r["type"],
                    r["schema_version"], r["data"], r["metadata"], stored_time, r["hash"],
                    key if index == 0 else None,
-                   signature(r["hash"].encode("ascii")) if signature else None, key_id)
+                   *((signer.sign(r["hash"].encode("ascii")), signer.key_id)
+                     if signer is not None and index == last else (None, None)))
                   for index, r in enumerate(rows)]
         return recorded, tuples
 

@@ -1,7 +1,9 @@
 """The server's Ed25519 signing key: kept in a file outside the database, never inside it.
 
-Each event's ``hash`` is signed (the ASCII bytes of the hex digest), so someone who can write
-to the database but does not hold this key cannot add or rewrite an event that verifies.
+The ``hash`` of the last event of each append is signed (the ASCII bytes of the hex digest);
+through the chain that signature covers the append's other events (events.coverage), so
+someone who can write to the database but does not hold this key cannot add or rewrite an
+event that verifies.
 A ``key_id`` names a key: the first 16 hex digits of SHA-256 over its raw 32-byte public key.
 """
 

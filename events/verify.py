@@ -2,9 +2,11 @@
 
 Checks, in position order: positions gapless from 1; stream versions gapless from 1 in each
 stream; ``recorded_at`` never decreasing; every hash; every event signature (against the
-public key of its key_id, following key rotations); every ``CasebookSigned``'s
-``covers_hash`` equal to the hash of the event it covers; then each checkpoint given (receipts,
-the witness file): its signature, that the log reaches its position, and the hash there.
+public key of its key_id, following key rotations), and that every event is signed or
+covered by the signature of a later event of its append (events.coverage); every
+``CasebookSigned``'s ``covers_hash`` equal to the hash of the event it covers; then each
+checkpoint given (receipts, the witness file): its signature, that the log reaches its
+position, and the hash there.
 A malformed value in a tampered row is reported at its position, never raised.
 """
 
@@ -21,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import Engine
 
 from events.checkpoints import checkpoint_problem
+from events.coverage import NOT_COVERED, Coverage
 from events.encoding import GENESIS_HASH, canonical_json, format_timestamp, hash_encoded
 from events.rotation import ROTATION_TYPE, trusted_closure
 from events.signing import signature_holds
@@ -122,6 +125,7 @@ def verify_chain(engine: Engine, *, batch: int = 5000,
             _record(walk, broken)
         else:
             _record(walk, walk.beyond_the_end())
+            _record(walk, walk.unsigned_tail())
         _record(walk, _check_covers(conn, walk))
     if checked_points:
         checks.append("checkpoints")
@@ -153,6 +157,12 @@ class _Walk:
         #: position -> [(where, hash)] of the checkpoints whose signatures hold
         self.wanted: dict[int, list[tuple[str, str]]] = {}
         self.retired: set[str] = set()  # keys rotated away from: they sign nothing later
+        self.coverage = Coverage()  # unsigned events wait for their append's signature
+
+    def unsigned_tail(self) -> _Broken | None:
+        """The log ends inside an append whose last event is not signed."""
+        uncovered = self.coverage.end() if self.keys is not None else None
+        return _Broken(uncovered, NOT_COVERED) if uncovered is not None else None
 
     def beyond_the_end(self) -> _Broken | None:
         """A checkpoint past the last stored event: the log was cut short."""
@@ -181,6 +191,8 @@ class _Walk:
         moment = _moment(recorded_at)
         if moment is None:
             raise _Broken(position, f"recorded_at is not a date-time ({recorded_at!r})")
+        if self.keys is not None and (uncovered := self.coverage.next_event(moment)):
+            raise _Broken(uncovered, NOT_COVERED)
         if self.last_recorded is not None and moment < self.last_recorded:
             raise _Broken(position, "recorded_at runs backwards (earlier than position "
                                     f"{position - 1})")
@@ -196,7 +208,14 @@ class _Walk:
             raise _Broken(position, "hash does not match the event's content and its "
                                     "predecessor's hash")
         if self.keys is not None:
-            self._check_signature(position, hash_, signature, key_id)
+            if signature is None and key_id is None:
+                self.coverage.unsigned(position, moment)  # a later event must cover it
+            elif signature is None or key_id is None:
+                raise _Broken(position, "the event is not signed (its signature or its "
+                                        "key_id is missing)")
+            else:
+                self._check_signature(position, hash_, signature, key_id)
+                self.coverage.signed()
         for where, expected_hash in self.wanted.get(position, ()):
             if expected_hash != hash_:
                 raise _Broken(position, f"the stored hash differs from the checkpoint in "
@@ -211,8 +230,6 @@ class _Walk:
         self.checked += 1
 
     def _check_signature(self, position: int, hash_: str, signature: Any, key_id: Any) -> None:
-        if signature is None or key_id is None:
-            raise _Broken(position, "the event is not signed")
         key = self.keys.get(key_id) if isinstance(key_id, str) else None
         if key is None:
             raise _Broken(position, f"signed by an unknown key {key_id!r}")

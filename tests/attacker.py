@@ -71,8 +71,10 @@ class Attacker:
             conn.execute(T.delete().where(T.c.position > head - count))
 
     def insert_forged(self, stream_id: str, type_: str, data: dict[str, Any],
-                      key: Signer | None = None) -> int:
-        """Append a forged event with a correct hash, signed by the attacker's own key."""
+                      key: Signer | None = None, *, same_append: bool = False) -> int:
+        """Append a forged event with a correct hash, signed by the attacker's own key (or
+        carrying the last event's signature); ``same_append`` gives it the last event's
+        recorded_at and no signature, as if it belonged to the last append."""
         with self.unguarded() as conn:
             rows = self.rows(conn)
             last = rows[-1]
@@ -80,14 +82,33 @@ class Attacker:
                           default=0) + 1
             row = {**last, "position": last["position"] + 1, "stream_id": stream_id,
                    "stream_version": version, "type": type_, "data": canonical_json(data),
-                   "recorded_at": _utc(last["recorded_at"]) + timedelta(seconds=1),
-                   "idempotency_key": None}
+                   "recorded_at": _utc(last["recorded_at"]) + (
+                       timedelta(0) if same_append else timedelta(seconds=1)),
+                   "idempotency_key": None,
+                   **({"signature": None, "key_id": None} if same_append else {})}
             rows.append(row)
             self.rehash_from(conn, rows, len(rows) - 1)
             if key is not None:
                 conn.execute(T.update().where(T.c.position == row["position"]).values(
                     signature=key.sign(rows[-1]["hash"].encode()), key_id=key.key_id))
             return row["position"]
+
+    def insert_inside(self, position: int, data: dict[str, Any]) -> None:
+        """Insert an unsigned event after ``position`` in the same append (same stream, same
+        recorded_at), renumber what follows and recompute every later hash."""
+        with self.unguarded() as conn:
+            rows = self.rows(conn)
+            before = rows[position - 1]
+            forged = {**before, "position": position + 1,
+                      "stream_version": before["stream_version"] + 1,
+                      "data": canonical_json(data), "idempotency_key": None,
+                      "signature": None, "key_id": None}
+            for row in rows[position:]:
+                row["position"] += 1
+                if row["stream_id"] == before["stream_id"]:
+                    row["stream_version"] += 1
+            rows.insert(position, forged)
+            self.rehash_from(conn, rows, position)
 
     def delete_and_renumber(self, position: int, backdate: timedelta) -> None:
         """Remove an event, close the gap (positions and stream versions) and backdate the

@@ -139,3 +139,41 @@ def test_a_wrong_type_or_nan_in_a_line_is_refused_naming_it(source, another_engi
     with pytest.raises(ImportRefused, match="line 3"):
         import_events(another_engine, lines)
     assert EventStore(another_engine).count() == 0
+
+
+@pytest.fixture
+def batched(store) -> tuple[EventStore, list[int]]:
+    """A log whose second append holds three events (only its last one signed)."""
+    from events import NewEvent
+
+    store.append("IMPORT-0", [NewEvent("Imported", {"n": 0})], expected_version=0)
+    positions = [e.position for e in store.append(
+        "IMPORT-1", [NewEvent("Imported", {"n": n}) for n in range(3)], expected_version=0)]
+    return store, positions
+
+
+def test_an_append_signed_once_is_restored_and_verified(batched, another_engine):
+    store, positions = batched
+    lines = exported(store)
+    assert [json.loads(lines[p - 1])["signature"] is None for p in positions] \
+        == [True, True, False]
+    assert import_events(another_engine, lines, public_keys=keys_of(store)) == store.count()
+
+
+@pytest.mark.parametrize("followed", [False, True])
+def test_an_append_whose_last_signature_was_stripped_is_refused_at_its_first_line(
+        batched, another_engine, followed):
+    """Found at the end of the file, or at the next append's first line."""
+    from events import NewEvent
+
+    store, positions = batched
+    if followed:
+        store.append("IMPORT-2", [NewEvent("Imported", {"n": 9})], expected_version=0)
+    lines = exported(store)
+    record = json.loads(lines[positions[-1] - 1])
+    record["signature"] = record["key_id"] = None
+    lines[positions[-1] - 1] = json.dumps(record)
+    with pytest.raises(ImportRefused, match=rf"line {positions[0]}: position {positions[0]} "
+                                            "is not signed"):
+        import_events(another_engine, lines, public_keys=keys_of(store))
+    assert EventStore(another_engine).count() == 0

@@ -277,15 +277,22 @@ def test_one_append_shares_one_recorded_at_strictly_after_the_previous_append(
     assert verify_chain(store.engine).ok
 
 
-def test_each_appended_event_is_signed_over_its_hash(store):
+def test_each_append_is_signed_over_the_hash_of_its_last_event(store):
+    """One signature per append (events/coverage.py): the earlier events of the append are
+    stored with neither signature nor key_id, and the chain makes the last one's cover them."""
     from events.signing import signature_holds
     from events.tables import events as T
 
     store.append("S-1", recorded(3), expected_version=0)
+    store.append("S-2", recorded(1), expected_version=0)
     with store.engine.connect() as conn:
         rows = conn.execute(T.select().order_by(T.c.position)).all()
-    assert {r.key_id for r in rows} == {store.signer.key_id}
+    assert [(r.signature is not None, r.key_id) for r in rows] == [
+        (False, None), (False, None), (True, store.signer.key_id), (True, store.signer.key_id)]
+    signed = [rows[2], rows[3]]
     assert all(signature_holds(store.signer.public_key, r.signature, r.hash.encode())
-               for r in rows)
-    assert not signature_holds(store.signer.public_key, rows[0].signature,
-                               rows[1].hash.encode())
+               for r in signed)
+    assert not signature_holds(store.signer.public_key, rows[2].signature,
+                               rows[3].hash.encode())
+    assert verify_chain(store.engine,
+                        public_keys={store.signer.key_id: store.signer.public_key}).ok

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ecrf.schema import upgrade
 from events import verify_chain
+from events.coverage import NOT_COVERED
 from events.encoding import GENESIS_HASH, canonical_json, event_hash
 from events.signing import Signer, SigningKeyError, key_id_of, load_public_key, write_key_pair
 
@@ -76,5 +77,5 @@ def test_migration_0003_adds_columns_beside_old_rows_without_changing_them(db_ki
         assert [tuple(r) for r in stored] == [(r["hash"], None, None) for r in rows]
         assert verify_chain(old).ok
         report = verify_chain(old, public_keys={signer.key_id: signer.public_key})
-        assert (report.first_broken_position, report.problem) == (1, "the event is not signed")
+        assert (report.first_broken_position, report.problem) == (1, NOT_COVERED)
         old.dispose()

@@ -13,14 +13,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from ecrf.accounts.service import load_user
 from ecrf.cli import main
 from ecrf.commands.workflow import sign_casebook
 from ecrf.evidence import witness_now
+from events import NewEvent
 from events.checkpoints import receipt_for
 from events.signing import Signer
+from events.tables import events as T
 from tests.api.conftest import PASSWORD
 from tests.attacker import Attacker
 from tests.contract.test_inspector_script import inspector_script, run_script, url_for_script
@@ -202,3 +205,96 @@ def test_a_dropped_column_is_reported_not_a_crash(app, as_user, store, db_kind,
     cli = CliRunner().invoke(main, ["verify"], catch_exceptions=False)
     assert cli.exit_code == 2 and "cannot read the database" in cli.output
     assert "Traceback" not in cli.output
+
+
+# -- one signature per append (events/coverage.py) --------------------------------------------
+# The writer signs the last event of each append; its signature covers the append's earlier
+# events through the chain. What an attacker can do with those unsigned events:
+
+
+def three_in_one(store, stream: str = "IMPORT-1") -> list[int]:
+    """One append of three events; their positions."""
+    return [e.position for e in store.append(
+        stream, [NewEvent("Imported", {"n": n}) for n in range(3)], expected_version=0)]
+
+
+def signatures(store, positions: list[int]) -> list[tuple]:
+    with store.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(
+            sa.select(T.c.signature.is_not(None), T.c.key_id).where(
+                T.c.position.in_(positions)).order_by(T.c.position))]
+
+
+def test_only_the_last_event_of_an_append_is_signed_and_the_log_verifies(trial, check, store):
+    positions = three_in_one(store)
+    key = store.signer.key_id
+    assert signatures(store, positions) == [(False, None), (False, None), (True, key)]
+    cli, report, script = check()
+    assert cli.exit_code == 0, cli.output
+    assert report["ok"] is True and report["signatures_checked"] is True
+    assert script.startswith("OK: "), script
+
+
+def test_the_appends_of_one_group_commit_are_each_signed_on_their_last_event(store):
+    """Concurrent appends committed together are still signed one by one, per append."""
+    import threading
+
+    barrier, outcomes = threading.Barrier(4), {}
+
+    def append(i: int) -> None:
+        barrier.wait()
+        outcomes[i] = [e.position for e in store.append(
+            f"GROUP-{i}", [NewEvent("Imported", {"n": n}) for n in range(2)],
+            expected_version=0)]
+
+    threads = [threading.Thread(target=append, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for first, last in outcomes.values():
+        assert signatures(store, [first, last]) == [(False, None), (True, store.signer.key_id)]
+
+
+def test_stripping_the_last_signature_of_an_append_is_found_at_its_first_event(
+        trial, check, store, db_kind):
+    positions = three_in_one(store)
+    store.append("IMPORT-2", [NewEvent("Imported", {"n": 9})], expected_version=0)
+    attacker = Attacker(store.engine, db_kind)
+    attacker.set_column(positions[-1], "signature", None)
+    attacker.set_column(positions[-1], "key_id", None)
+    assert_detected(check(), positions[0], "not signed")
+
+
+def test_an_append_left_unsigned_at_the_end_of_the_log_is_found(trial, check, store, db_kind):
+    positions = three_in_one(store)
+    attacker = Attacker(store.engine, db_kind)
+    attacker.set_column(positions[-1], "signature", None)
+    attacker.set_column(positions[-1], "key_id", None)
+    assert_detected(check(), positions[0], "not signed")
+
+
+@pytest.mark.parametrize("column", ["signature", "key_id"])
+def test_half_a_signature_is_found_at_its_own_event(trial, check, store, db_kind, column):
+    """The writer leaves both empty or fills both: a row with one of them is damaged."""
+    positions = three_in_one(store)
+    Attacker(store.engine, db_kind).set_column(positions[-1], column, None)
+    assert_detected(check(), positions[-1], "not signed", "signature")
+
+
+def test_an_unsigned_event_claiming_the_last_append_is_found(trial, check, store, db_kind):
+    """A forged event with a correct hash and the recorded_at of the last append, so that it
+    looks like one of that append's events: nothing signed follows it."""
+    three_in_one(store)
+    forged = Attacker(store.engine, db_kind).insert_forged(
+        "IMPORT-1", "Imported", {"n": 3}, same_append=True)
+    assert_detected(check(), forged, "not signed")
+
+
+def test_an_unsigned_event_slipped_into_an_append_breaks_the_signature_after_it(
+        trial, check, store, db_kind):
+    """Inserting an event inside an append moves the append's last event: its hash changes
+    (recomputed by the attacker) and its signature no longer holds."""
+    positions = three_in_one(store)
+    Attacker(store.engine, db_kind).insert_inside(positions[1], {"n": 99})
+    assert_detected(check(), positions[-1] + 1, "signature")
