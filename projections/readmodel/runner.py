@@ -112,11 +112,14 @@ class ProjectionRunner:
         folds = [fold for stream in self._subject_streams(page)
                  if (fold := fold_subject(self.store.read_stream(stream, up_to_position=last),
                                           after, self._casebook_of)) is not None]
+        # The rows are worked out before the writer lock is taken: on SQLite every append
+        # waits while the runner holds it, and the projections are most of a catch-up's time.
+        changed = [(fold, self._changed_tables(fold)) for fold in folds]
         written: dict[tuple[str, str], list[dict]] = {}
         with writer_lock(self.engine), \
                 self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
-            for fold in folds:
-                self._replace(conn, fold, written)
+            for fold, tables in changed:
+                self._replace(conn, fold, tables, written)
             self._save_checkpoint(conn, after, last)
         self._written.update(written)  # committed
         self._written_at = last
@@ -202,16 +205,21 @@ class ProjectionRunner:
             self.catch_up()
 
     # -- helpers -------------------------------------------------------------------------------
-    def _replace(self, conn: sa.Connection, fold: SubjectFold,
-                 written: dict[tuple[str, str], list[dict]]) -> None:
+    def _changed_tables(self, fold: SubjectFold) -> dict[str, list[dict]]:
+        """A subject's rows per table, less the tables whose rows this runner committed
+        last time exactly so (pure: no database)."""
         book = fold.book
         tables = {**subject_rows(book, config=self.config),
                   "rm_queries": query_records(book, fold.registered_position)}
+        return {table: rows for table, rows in tables.items()
+                if self._written.get((book.subject_id, table)) != rows}
+
+    def _replace(self, conn: sa.Connection, fold: SubjectFold,
+                 tables: dict[str, list[dict]],
+                 written: dict[tuple[str, str], list[dict]]) -> None:
+        book = fold.book
         for table, rows in tables.items():
-            key = (book.subject_id, table)
-            if self._written.get(key) == rows:
-                continue  # as committed last time
-            written[key] = rows
+            written[(book.subject_id, table)] = rows
             t = metadata.tables[table]
             conn.execute(t.delete().where(t.c.subject_id == book.subject_id))
             if rows:

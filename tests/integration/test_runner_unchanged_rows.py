@@ -55,3 +55,30 @@ def test_two_runners_taking_turns_still_equal_a_rebuild(store):
     one.void(entry)  # voided again: the rows come back to what `mine` wrote first
     mine.catch_up()
     assert snapshot(store.engine) == rebuilt(store)
+
+
+def test_the_projections_run_before_the_writer_lock_is_taken(store, monkeypatch):
+    """On SQLite every append waits while the runner holds the writer lock: the rows are
+    worked out before it is taken, and only the SQL runs under it."""
+    import projections.readmodel.runner as runner_module
+    from events.store import writer_lock
+
+    runner = ProjectionRunner(store)
+    one = responder(store, "ITP-001")
+    runner.catch_up()
+    one.platelets(35, 150)
+    original, held = runner_module.subject_rows, []
+
+    def watching(*args, **kwargs):
+        lock = writer_lock(store.engine)
+        if hasattr(lock, "acquire"):  # SQLite: a lock per engine; PostgreSQL: nothing to hold
+            free = lock.acquire(blocking=False)
+            if free:
+                lock.release()
+            held.append(not free)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "subject_rows", watching)
+    assert runner.catch_up() > 0
+    assert held == [] if store.engine.dialect.name == "postgresql" else held == [False]
+    assert snapshot(store.engine) == rebuilt(store)
