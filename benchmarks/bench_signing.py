@@ -10,12 +10,12 @@ single-event appends (one commit each, round-robin over 100 subject streams, a
 platelet-count-like payload and the metadata a web request stamps), alternately unsigned and
 signed. Pairing neighbouring blocks cancels the drift of a shared machine's load, which swamps
 a comparison of whole runs. The same again with appends of 50 events each (a new stream per
-append, one commit each: the event store benchmark's batch append), where every event still
-gets its own signature. Reports the median of the runs, and the cost of signing
+append, one commit each: the event store benchmark's batch append), signed as the store signs
+(once per append, on its last event). Reports the median of the runs, and the cost of signing
 (1 - signed/unsigned, from the paired ratios). The target (issue #10): signing costs a single
-append less than 10%. The batch row says what the batch-append ratio against eventsourcing
-(issue #13) would be without signatures. The Markdown table is printed and written to
-docs/benchmarks.md under "## Event signing" (only that section).
+append less than 10%. The batch rows say what signing costs a batch append (issue #13). The
+Markdown table is printed and written to docs/benchmarks.md under "## Event signing" (only
+that section).
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def main() -> None:
         f"unsigned then signed, alternating; {took:.0f} s). Cost of "
         "signing = 1 - the median over runs of each run's median paired ratio signed/unsigned; "
         "the throughputs are medians of the blocks' events/s.", "",
-        "| DB | append | unsigned | signed (Ed25519, every event) | cost of signing "
+        "| DB | append | unsigned | signed (Ed25519, one signature per append) | cost of signing "
         "| target | status | CPU per event, unsigned / signed |",
         "|---|---|--:|--:|--:|---|---|--:|",
     ]

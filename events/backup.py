@@ -104,6 +104,7 @@ def _verified(lines: Iterable[str], public_keys: Mapping[str, Ed25519PublicKey] 
               ) -> Iterator[dict[str, Any]]:
     prev_hash, expected, versions, last_time = GENESIS_HASH, 1, {}, None
     coverage, lines_of = Coverage(), {}  # unsigned positions -> their line, until covered
+    retired: set[str] = set()  # keys rotated away from: they sign nothing later
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -122,6 +123,11 @@ def _verified(lines: Iterable[str], public_keys: Mapping[str, Ed25519PublicKey] 
         if row["stream_version"] != versions.get(row["stream_id"], 0) + 1:
             raise ImportRefused(f"line {number}: stream {row['stream_id']!r} jumps to version "
                                 f"{row['stream_version']}")
+        # an append left unsigned is reported before what is wrong with the next one, as
+        # ecrf verify and the inspector's script report it
+        if public_keys is not None and (uncovered := coverage.next_event(recorded_at)) \
+                is not None:
+            raise _not_covered(lines_of[uncovered], uncovered)
         if last_time is not None and recorded_at < last_time:
             raise ImportRefused(f"line {number}: recorded_at of position {row['position']} is "
                                 "earlier than the event before it")
@@ -137,8 +143,6 @@ def _verified(lines: Iterable[str], public_keys: Mapping[str, Ed25519PublicKey] 
             raise ImportRefused(f"line {number}: the hash of position {row['position']} does "
                                 "not match its content and its predecessor")
         if public_keys is not None:
-            if (uncovered := coverage.next_event(recorded_at)) is not None:
-                raise _not_covered(lines_of[uncovered], uncovered)
             if row["signature"] is None and row["key_id"] is None:
                 coverage.unsigned(row["position"], recorded_at)  # a later event must cover it
                 lines_of[row["position"]] = number
@@ -151,6 +155,13 @@ def _verified(lines: Iterable[str], public_keys: Mapping[str, Ed25519PublicKey] 
                         f"line {number}: the signature of position {row['position']} does "
                         "not hold for a trusted key" + ("" if row["signature"] else
                                                         " (not signed)"))
+                if row["key_id"] in retired:
+                    raise ImportRefused(
+                        f"line {number}: position {row['position']} is signed by the key "
+                        f"{row['key_id']}, retired by an earlier rotation")
+                if row["type"] == ROTATION_TYPE and isinstance(row["data"], dict) \
+                        and isinstance(row["data"].get("old_key_id"), str):
+                    retired.add(row["data"]["old_key_id"])  # it signs nothing after this
                 coverage.signed()
                 lines_of.clear()
         versions[row["stream_id"]] = row["stream_version"]

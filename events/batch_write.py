@@ -233,6 +233,10 @@ class BatchWriter:
             new_events = list(pending.rebase(now))
             if not new_events:
                 raise ValueError("a rebase must give at least one event")
+        if any(e.type == ROTATION_TYPE for e in new_events[:-1]):
+            # only an append's last event is signed, and a verifier follows a rotation
+            # through that signature: a rotation inside an append would never be followed
+            raise ValueError("a key rotation must be the last event of its append")
         recorded, rows = number_and_link(stream_id, version, head, new_events, pending.stamp)
         # One signature per append, on its last event: through the chain it covers the
         # append's earlier events (events.coverage), which are stored without one.

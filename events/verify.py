@@ -103,11 +103,13 @@ def verify_chain(engine: Engine, *, batch: int = 5000,
         for where, checkpoint in checkpoints:  # signatures now; hashes during the walk
             checked_points += 1
             _record(walk, _check_checkpoint(walk, keys, where, checkpoint))
-        after = 0
-        try:
+        after: int | None = None  # the first page has no lower bound: a row stored at
+        try:                      # position 0 or below is walked (and refused), not skipped
             while True:
-                rows = conn.execute(sa.select(*columns).where(T.c.position > after)
-                                    .order_by(T.c.position).limit(batch)).all()
+                select = sa.select(*columns)
+                if after is not None:
+                    select = select.where(T.c.position > after)
+                rows = conn.execute(select.order_by(T.c.position).limit(batch)).all()
                 for row in rows:
                     try:
                         walk.check(row)
@@ -180,6 +182,9 @@ class _Walk:
         expected = self.expected
         if type(position) is not int:
             raise _Broken(expected, f"position is not a whole number ({position!r})")
+        if position < expected:  # positions start at 1 and never repeat
+            raise _Broken(expected, f"an extra row is stored at position {position}, before "
+                                    f"position {expected}")
         if position != expected:
             raise _Broken(expected, f"missing (the next stored position is {position})")
         problem = _shape_problem(stream_id, version, type_, schema_version, hash_)
@@ -191,7 +196,8 @@ class _Walk:
         moment = _moment(recorded_at)
         if moment is None:
             raise _Broken(position, f"recorded_at is not a date-time ({recorded_at!r})")
-        if self.keys is not None and (uncovered := self.coverage.next_event(moment)):
+        if self.keys is not None and (uncovered := self.coverage.next_event(moment)) \
+                is not None:
             raise _Broken(uncovered, NOT_COVERED)
         if self.last_recorded is not None and moment < self.last_recorded:
             raise _Broken(position, "recorded_at runs backwards (earlier than position "

@@ -110,6 +110,11 @@ class Attacker:
             rows.insert(position, forged)
             self.rehash_from(conn, rows, position)
 
+    def insert_row(self, row: dict[str, Any]) -> None:
+        """Store one raw row as given (any position, even below 1)."""
+        with self.unguarded() as conn:
+            conn.execute(T.insert(), [row])
+
     def delete_and_renumber(self, position: int, backdate: timedelta) -> None:
         """Remove an event, close the gap (positions and stream versions) and backdate the
         later events so the times look plausible."""

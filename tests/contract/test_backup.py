@@ -7,9 +7,10 @@ import json
 from datetime import datetime
 
 import pytest
+import sqlalchemy as sa
 
 from events import EventStore, verify_chain
-from events.backup import ImportRefused, export_events, import_events
+from events.backup import ImportRefused, backup_keys, export_events, import_events
 from projections.readmodel.runner import ProjectionRunner
 from tests.integration.test_read_models import responder, snapshot
 
@@ -73,10 +74,16 @@ def keys_of(store: EventStore) -> dict:
     return {store.signer.key_id: store.signer.public_key}
 
 
-def test_a_backup_carries_every_signature_and_key_id(source):
+def test_a_backup_carries_every_signature_and_key_id_as_stored(source):
+    from events.tables import events as T
+
     records = [json.loads(line) for line in exported(source)]
-    assert all(r["key_id"] == source.signer.key_id and r["signature"] for r in records)
-    assert all(set(r) >= {"signature", "key_id", "hash"} for r in records)
+    with source.engine.connect() as conn:
+        stored = conn.execute(sa.select(T.c.signature, T.c.key_id, T.c.hash)
+                              .order_by(T.c.position)).all()
+    assert [(r["signature"], r["key_id"], r["hash"]) for r in records] \
+        == [tuple(row) for row in stored]
+    assert records[-1]["key_id"] == source.signer.key_id and records[-1]["signature"]
 
 
 def test_a_restored_log_keeps_its_signatures_and_verifies_with_the_key(source, another_engine):
@@ -177,3 +184,45 @@ def test_an_append_whose_last_signature_was_stripped_is_refused_at_its_first_lin
                                             "is not signed"):
         import_events(another_engine, lines, public_keys=keys_of(store))
     assert EventStore(another_engine).count() == 0
+
+
+def test_an_event_signed_by_a_retired_key_is_refused(store, another_engine):
+    """After a rotation the old key signs nothing: a file with a later event signed by it
+    (the old key leaked) is refused, as ecrf verify refuses the same log."""
+    from events import NewEvent
+    from events.rotation import rotate
+    from events.signing import Signer
+
+    old = store.signer
+    store.append("IMPORT-0", [NewEvent("Imported", {"n": 0})], expected_version=0)
+    rotate(store, Signer.generate())
+    store.append("IMPORT-1", [NewEvent("Imported", {"n": 1})], expected_version=0)
+    lines = exported(store)
+    record = json.loads(lines[-1])
+    record["signature"], record["key_id"] = old.sign(record["hash"].encode()), old.key_id
+    lines[-1] = json.dumps(record)
+    keys = backup_keys(lines, keys_of(store))  # as import-events: along the rotation
+    assert old.key_id in keys
+    with pytest.raises(ImportRefused, match=rf"line {len(lines)}: .*retired"):
+        import_events(another_engine, lines, public_keys=keys)
+    assert EventStore(another_engine).count() == 0
+
+
+def test_an_unsigned_append_is_reported_before_what_is_wrong_after_it(
+        batched, another_engine):
+    """As ecrf verify reports it: the first event of the append left unsigned, not the
+    altered event of the next append."""
+    from events import NewEvent
+
+    store, positions = batched
+    store.append("IMPORT-2", [NewEvent("Imported", {"n": 9})], expected_version=0)
+    lines = exported(store)
+    last = json.loads(lines[positions[-1] - 1])
+    last["signature"] = last["key_id"] = None
+    lines[positions[-1] - 1] = json.dumps(last)
+    after = json.loads(lines[positions[-1]])
+    after["data"]["n"] = 10  # its hash no longer matches
+    lines[positions[-1]] = json.dumps(after)
+    with pytest.raises(ImportRefused, match=rf"line {positions[0]}: position {positions[0]} "
+                                            "is not signed"):
+        import_events(another_engine, lines, public_keys=keys_of(store))

@@ -296,3 +296,17 @@ def test_each_append_is_signed_over_the_hash_of_its_last_event(store):
                                rows[3].hash.encode())
     assert verify_chain(store.engine,
                         public_keys={store.signer.key_id: store.signer.public_key}).ok
+
+
+def test_a_key_rotation_inside_an_append_is_refused_and_nothing_is_written(store):
+    """A rotation is followed through the signature of its own row, and only an append's
+    last event is signed: one in the middle of an append would cut the trust chain."""
+    from events.rotation import rotation_event
+    from events.signing import Signer
+
+    before = store.count()
+    rotation = rotation_event(store.signer, Signer.generate())
+    with pytest.raises(ValueError, match="last event of its append"):
+        store.append("signing-keys", [rotation, NewEvent("Imported", {"n": 1})],
+                     expected_version=None)
+    assert store.count() == before

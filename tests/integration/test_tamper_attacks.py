@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import timedelta
+from datetime import timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -298,3 +298,43 @@ def test_an_unsigned_event_slipped_into_an_append_breaks_the_signature_after_it(
     positions = three_in_one(store)
     Attacker(store.engine, db_kind).insert_inside(positions[1], {"n": 99})
     assert_detected(check(), positions[-1] + 1, "signature")
+
+
+def test_a_row_below_position_1_cannot_smuggle_in_a_trusted_key(trial, check, store, db_kind):
+    """A rotation row stored at position 0, carrying a genuine row's hash and signature, once
+    made the verifier trust the attacker's key without being walked itself; events signed
+    with that key then verified. The walk now starts at the lowest stored position."""
+    from events.encoding import canonical_json
+    from events.model import utc
+    from events.rotation import KEYS_STREAM, rotation_event
+
+    attacker_key = Signer.generate()
+    with store.engine.connect() as conn:
+        genuine = conn.execute(sa.select(T).where(T.c.signature.is_not(None))
+                               .order_by(T.c.position.desc())).first()
+    forged_rotation = rotation_event(store.signer, attacker_key)
+    attacker = Attacker(store.engine, db_kind)
+    attacker.insert_row({
+        **genuine._mapping, "position": 0, "stream_id": KEYS_STREAM, "stream_version": 1,
+        "type": forged_rotation.type, "data": canonical_json(forged_rotation.data),
+        "recorded_at": utc(genuine.recorded_at), "idempotency_key": None})
+    forged = attacker.insert_forged("ITP-002", "PlateletCountRecorded", {"platelets": 400},
+                                    key=attacker_key)
+    assert forged > 1
+    assert_detected(check(), 1, "extra row", "position 0")
+
+
+def test_the_same_moment_written_with_an_offset_verifies_everywhere(trial, check, store,
+                                                                    db_kind):
+    """SQLite keeps times as text: the same instant rewritten with an offset changes no hash,
+    and all three verifiers agree on that (the script once read the offset as UTC)."""
+    if db_kind == "postgresql":
+        pytest.skip("PostgreSQL stores the instant itself, not its text")
+    moment = store.read_all()[2].recorded_at
+    shifted = moment.astimezone(timezone(timedelta(hours=5)))
+    Attacker(store.engine, db_kind).set_column(3, "recorded_at",
+                                               shifted.isoformat(sep=" "))
+    cli, report, script = check()
+    assert cli.exit_code == 0, cli.output
+    assert report["ok"] is True, report
+    assert script.startswith("OK: "), script
