@@ -48,7 +48,7 @@ def event_parts(book: Casebook, event: RecordedEvent
                 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One event's audit rows as the keys they share and the keys that follow in each:
     row = ``{**head, **tail}``, head's keys first and never repeated in a tail, so that a row's
-    JSON text is the head's text followed by the tail's (``readmodel.trail.row_texts``)."""
+    JSON text is the head's text followed by the tail's (``readmodel.trail.stored_texts``)."""
     data, meta = event.data, event.metadata
     head = {"position": event.position, "recorded_at": event.recorded_at.isoformat(),
             "subject_id": book.subject_id, "site_id": book.site_id, "event_type": event.type,

@@ -87,10 +87,24 @@ def trail_page(engine: Engine, query: TrailQuery, limit: int
 def trail_texts(engine: Engine, query: TrailQuery, chunk: int = 500
                 ) -> Iterator[tuple[int, str]]:
     """Yield each selected event's row count and rows (their JSON texts joined by commas,
-    ``trail.stored_texts``) in log order, reading keyset chunks of ``chunk`` events.
+    ``trail.stored_texts``) in log order."""
+    for row in _selected_events(engine, query, chunk):
+        yield row.row_count, stored_texts(row.head, row.tails)
 
-    No connection is held between chunks, so a slow client holds nothing open; rows of
-    events caught up meanwhile (later positions) may be included, never half an event.
+
+def trail_rows(engine: Engine, query: TrailQuery, chunk: int = 500
+               ) -> Iterator[dict[str, Any]]:
+    """The rows of ``trail_texts``, as dictionaries (no text is encoded to be decoded)."""
+    for row in _selected_events(engine, query, chunk):
+        yield from stored_rows(row.head, row.tails)
+
+
+def _selected_events(engine: Engine, query: TrailQuery, chunk: int) -> Iterator[sa.Row]:
+    """The selected ``rm_audit_events`` rows in log order, read in keyset chunks of
+    ``chunk`` events.
+
+    No connection is held between chunks, so a slow client holds nothing open; events
+    caught up meanwhile (later positions) may be included, never half an event's rows.
     """
     where = query.where()
     after: int | None = None
@@ -100,26 +114,7 @@ def trail_texts(engine: Engine, query: TrailQuery, chunk: int = 500
             select = select.where(T.c.position > after)
         with reader(engine).connect() as conn:
             found = conn.execute(select.order_by(T.c.position).limit(chunk)).all()
-        for row in found:
-            yield row.row_count, stored_texts(row.head, row.tails)
-        if len(found) < chunk:
-            return
-        after = found[-1].position
-
-
-def trail_rows(engine: Engine, query: TrailQuery, chunk: int = 500
-               ) -> Iterator[dict[str, Any]]:
-    """The rows of ``trail_texts``, as dictionaries (no text is encoded to be decoded)."""
-    where = query.where()
-    after: int | None = None
-    while True:
-        select = sa.select(T.c.position, T.c.head, T.c.tails).where(*where)
-        if after is not None:
-            select = select.where(T.c.position > after)
-        with reader(engine).connect() as conn:
-            found = conn.execute(select.order_by(T.c.position).limit(chunk)).all()
-        for row in found:
-            yield from stored_rows(row.head, row.tails)
+        yield from found
         if len(found) < chunk:
             return
         after = found[-1].position
