@@ -37,7 +37,7 @@ def _stamp(book: Casebook, body: dict) -> dict:
     return {"subject_id": book.subject_id, "as_of_position": book.position, **body}
 
 
-_RESULTS: weakref.WeakKeyDictionary[Any, OrderedDict[tuple, dict]] = \
+_RESULTS: weakref.WeakKeyDictionary[Any, OrderedDict[tuple, tuple[Any, dict]]] = \
     weakref.WeakKeyDictionary()
 _RESULTS_LOCK = threading.Lock()
 MAX_RESULTS = 2048
@@ -52,13 +52,14 @@ def _projected(name: str, project: Callable[..., dict], book: Casebook) -> dict:
     key = (name, book.subject_id, book.version, book.position, id(config))
     with _RESULTS_LOCK:
         results = _RESULTS.setdefault(store, OrderedDict())
-        found = results.get(key)
-        if found is not None:
+        kept = results.get(key)
+        # the entry holds its settings: while it lives, no other object can take their id
+        if kept is not None and kept[0] is config:
             results.move_to_end(key)
-            return found
+            return kept[1]
     found = project(book, config=config)
     with _RESULTS_LOCK:
-        results[key] = found
+        results[key] = (config, found)
         while len(results) > MAX_RESULTS:
             results.popitem(last=False)
     return found

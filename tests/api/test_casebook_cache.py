@@ -124,3 +124,19 @@ def test_remembered_projections_answer_what_a_fresh_fold_answers(store, as_user,
             assert auditor.get(f"/subjects/ITP-001/{name}").json == \
                 expected(name, store.read_stream("ITP-001")[-1].position)
         subject.platelets(28, 80)  # a later write: a new version
+
+
+def test_a_remembered_answer_is_used_only_for_the_settings_it_was_made_with(
+        store, as_user, app):
+    """Answers are keyed by the settings object's id; an entry left by other settings under
+    the same key (an id reused after those settings were freed) is not served."""
+    from ecrf.api import projections as api_projections
+
+    Subject(store, "ITP-001").screening_labs(platelets=14)
+    auditor = as_user("auditor")
+    fresh = auditor.get("/subjects/ITP-001/efficacy").json
+    results = api_projections._RESULTS[store]
+    key = next(k for k in results if k[0] == "efficacy" and k[1] == "ITP-001")
+    other_settings = replace(app.extensions["ecrf"].trial, week12_day=1)
+    results[key] = (other_settings, {"stale": True})
+    assert auditor.get("/subjects/ITP-001/efficacy").json == fresh
