@@ -32,6 +32,8 @@ from projections.casebook import Casebook, Entry
 
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 FONT = "DejaVu"
+MONO = "DejaVuMono"  # the checkpoint's fields: every character the same width, so a signature
+MONO_SIZE = 8        # of 88 base64 characters always fits one line and is copied whole
 CHECKPOINT_FIELDS = ("position", "hash", "recorded_at", "signed_at", "key_id", "signature")
 
 
@@ -41,6 +43,7 @@ class _CasebookPdf(FPDF):
         self.subject_id, self.site_id = subject_id, site_id
         self.add_font(FONT, "", str(FONT_DIR / "DejaVuSans.ttf"))
         self.add_font(FONT, "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
+        self.add_font(MONO, "", str(FONT_DIR / "DejaVuSansMono.ttf"))
         self.set_auto_page_break(auto=True, margin=18)
         self._widths: dict[tuple[str, str, float, str], float] = {}
         self.alias_nb_pages()
@@ -243,11 +246,13 @@ def _checkpoint(pdf: _CasebookPdf, book: Casebook, checkpoint: dict[str, Any]) -
     pdf.line_text(f"This casebook shows the subject's events up to log position "
                   f"{book.position}.")
     pdf.line_text("Checkpoint of the event log at the moment the casebook was printed:")
+    pdf.set_font(MONO, "", MONO_SIZE)
     for name in CHECKPOINT_FIELDS:
         value = checkpoint.get(name)
         if isinstance(value, datetime):
             value = stamp(value)
         pdf.line_text(f"{name}: {value if value is not None else '(not signed)'}", indent=4)
+    pdf.set_font(FONT, "", 9)
     pdf.line_text("Anyone holding the database can check that the event at this position "
                   "still has this hash (ecrf verify), so nothing before it changed.")
 

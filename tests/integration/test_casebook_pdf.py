@@ -97,6 +97,21 @@ def test_the_last_page_prints_the_checkpoint_it_is_given(store, signed):
     assert "signature: (not signed)" in unsigned
 
 
+@pytest.mark.parametrize("widest", ["W", "M", "m", "/"])
+def test_a_checkpoint_value_of_the_widest_characters_prints_unbroken(store, signed, widest):
+    """The CI run that found this: a real signature whose letters happened to be wide ran past
+    the line, was cut in two, and the printed checkpoint no longer verified."""
+    book = next(iter(casebooks(store, load_user(store, "dm"), store.head().position)))
+    events = store.read_stream(book.subject_id)
+    signature = widest * 86 + "=="  # 88 characters, as an Ed25519 signature in base64
+    checkpoint = {"position": 10 ** 12, "hash": "f" * 64, "recorded_at": at(1),
+                  "signed_at": at(2), "key_id": "W" * 16, "signature": signature}
+    last = _pages(build_casebook_pdf(book, events, checkpoint))[-1]
+    printed = dict(re.findall(rf"\b({'|'.join(CHECKPOINT_FIELDS)}): (\S+)", last))
+    assert printed["signature"] == signature and printed["hash"] == "f" * 64
+    assert printed["key_id"] == "W" * 16
+
+
 def test_another_site_gets_404_and_nothing_is_appended(as_user, store, signed):
     before = store.count()
     api = as_user("staff2")
