@@ -81,6 +81,45 @@ def test_two_writers_with_the_same_expected_version_exactly_one_wins(store):
     assert store.stream_version("S-1") == 2
 
 
+def test_writers_of_separate_stores_on_one_database_each_see_the_head_the_lock_left(
+        engine, database_url, signer):
+    """Four stores on their own engines (as four server processes: no shared group commit,
+    no shared process lock) append at once. Each must read the chain head only once it holds
+    the database's writer lock: a head read before the lock was granted (PostgreSQL: the
+    lock and the head in one statement's snapshot) would give two appends one position."""
+    url, connect_args = database_url
+    from events import make_engine
+
+    stores = [EventStore(engine, signer=signer)] + [  # the fixture's engine is migrated
+        EventStore(make_engine(url, connect_args=connect_args), signer=signer)
+        for _ in range(3)]
+    per_store = 60
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(stores))
+
+    def write(n: int) -> None:
+        start.wait()
+        try:
+            for i in range(per_store):
+                stores[n].append(f"P{n}", recorded(1 + i % 2), expected_version=None)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(len(stores))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    for other in stores[1:]:
+        other.engine.dispose()
+    assert not errors, errors[:3]
+    total = len(stores) * sum(1 + i % 2 for i in range(per_store))
+    positions = [e.position for e in stores[0].read_all()]
+    assert positions == list(range(1, total + 1))
+    report = verify_chain(stores[0].engine, public_keys={signer.key_id: signer.public_key})
+    assert report.ok and report.checked == total, report.to_dict()
+
+
 def test_concurrent_writers_are_read_in_order_without_gaps_or_repeats(store):
     writers, per_writer = 8, 200
     seen: list[int] = []
