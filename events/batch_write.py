@@ -11,8 +11,7 @@ row; the chain simply continues from the last accepted one.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,14 +24,13 @@ from events.model import ONE_MICROSECOND, Head, NewEvent, RecordedEvent, utc
 from events.reading import decode_row, loads
 from events.rotation import ROTATION_TYPE
 from events.signing import SigningKeyError
+from events.writer_connection import APPEND_LOCK, WriterConnection
+
+__all__ = ["APPEND_LOCK", "BatchWriter", "WriterSql", "number_and_link"]
 
 if TYPE_CHECKING:
     from events.store import EventStore
 
-# One transaction-scoped advisory lock serialises the store's writers on PostgreSQL. Unlike
-# LOCK TABLE ... EXCLUSIVE it needs no UPDATE, DELETE or TRUNCATE privilege, so the app can
-# run as a role that may only SELECT and INSERT events (ecrf db grant-app-role).
-APPEND_LOCK = "SELECT pg_advisory_xact_lock(4242001)"
 
 _FIELDS = ("position", "stream_id", "stream_version", "type", "schema_version", "data",
            "metadata", "recorded_at", "hash", "idempotency_key", "signature", "key_id")
@@ -41,16 +39,18 @@ _SELECTED = ("events.position, events.stream_id, events.stream_version, events.t
              "events.hash")
 
 
+_HEAD = "events.position, events.hash, events.recorded_at, events.key_id, events.type"
+
+
 class WriterSql:
     """The writer's statements in the driver's own parameter style, sent through its cursor:
     SQLAlchemy's statement execution would cost more than SQLite takes to run them."""
 
     def __init__(self, postgres: bool) -> None:
         self.mark = mark = "%s" if postgres else "?"
-        head = "events.position, events.hash, events.recorded_at, events.key_id, events.type"
-        self.head = f"SELECT {head} FROM events ORDER BY events.position DESC LIMIT 1"
+        self.head = f"SELECT {_HEAD} FROM events ORDER BY events.position DESC LIMIT 1"
         self.version_and_head = (
-            f"SELECT {head}, (SELECT max(e.stream_version) FROM events AS e "
+            f"SELECT {_HEAD}, (SELECT max(e.stream_version) FROM events AS e "
             f"WHERE e.stream_id = {mark}) FROM events ORDER BY events.position DESC LIMIT 1")
         self.empty_version = f"SELECT max(stream_version) FROM events WHERE stream_id = {mark}"
         self.stream_after = (f"SELECT {_SELECTED} FROM events WHERE events.stream_id = {mark} "
@@ -90,6 +90,7 @@ class BatchWriter:
         self.sql = WriterSql(store._postgres)
         self._driver_error = store.engine.dialect.loaded_dbapi.Error
         self._log_head = 0  # the head when the current batch took the lock
+        self.connection = WriterConnection(store.engine, store._postgres)
 
     def commit(self, batch: list[PendingAppend]) -> None:
         """Decide and commit a batch; if the database refuses the batch as a whole, commit its
@@ -120,7 +121,7 @@ class BatchWriter:
         """
         store = self.store
         answers: list[tuple[PendingAppend, list[RecordedEvent] | None, Exception | None]] = []
-        with store._writer_lock, _transaction(store) as cursor:
+        with store._writer_lock, self.connection.transaction() as cursor:
             head, versions = self._state(cursor, batch)
             self._log_head = head.position if head else 0
             earlier = self._earlier_keys(cursor, batch)
@@ -283,35 +284,6 @@ class BatchWriter:
                 f"this server signs with key {signer.key_id}, but the log now expects "
                 f"key {expected} (a key rotation?): nothing was recorded; restart the server "
                 "with the current key")
-
-
-@contextmanager
-def _transaction(store: EventStore) -> Iterator[Any]:
-    """A write transaction on a pooled connection, through the driver, holding the writer's
-    lock: SQLite ``BEGIN IMMEDIATE`` (the pool's connections run in autocommit,
-    events.engine); PostgreSQL ``BEGIN`` and the advisory lock sent as one simple query, one
-    round trip instead of two (psycopg would send its implicit BEGIN on its own). Committed
-    when the block ends, rolled back when it raises."""
-    fairy = store.engine.raw_connection()
-    try:
-        driver = fairy.driver_connection
-        postgres = store._postgres
-        if postgres:
-            driver.autocommit = True  # no implicit BEGIN: ours goes with the lock, below
-        cursor = driver.cursor()
-        try:
-            cursor.execute(f"BEGIN; {APPEND_LOCK}" if postgres else "BEGIN IMMEDIATE")
-            yield cursor
-            driver.commit()  # both drivers commit an open transaction in autocommit mode
-        except BaseException:
-            driver.rollback()
-            raise
-        finally:
-            cursor.close()
-            if postgres and not driver.closed:
-                driver.autocommit = False  # as the pool lent it
-    finally:
-        fairy.close()
 
 
 def number_and_link(stream_id: str, version: int, head: Head | None,

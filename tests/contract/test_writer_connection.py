@@ -1,0 +1,87 @@
+"""The writer's kept connection (events/writer_connection.py): one connection serves the
+commits one after another, it is closed when the engine is disposed, a connection the
+server closed is replaced without losing the append, and a failed commit gives it back to
+the pool, rolled back."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from events import NewEvent, verify_chain
+
+
+def _one(n: int = 1) -> list[NewEvent]:
+    return [NewEvent("PlateletCountRecorded", {"platelets": 40 + i}) for i in range(n)]
+
+
+def _driver(store):
+    fairy = store._writer.connection._fairy
+    return None if fairy is None else fairy.driver_connection
+
+
+def _is_closed(driver) -> bool:
+    if isinstance(driver, sqlite3.Connection):
+        try:
+            driver.execute("SELECT 1")
+        except sqlite3.ProgrammingError:
+            return True
+        return False
+    return driver.closed
+
+
+def test_one_connection_serves_the_commits_one_after_another(store):
+    store.append("S-1", _one(), expected_version=0)
+    first = _driver(store)
+    store.append("S-1", _one(3), expected_version=1)
+    store.append("S-2", _one(), expected_version=0)
+    assert first is not None and _driver(store) is first
+    assert not _is_closed(first)
+
+
+def test_disposing_the_engine_closes_the_writers_connection(store):
+    store.append("S-1", _one(), expected_version=0)
+    driver = _driver(store)
+    store.engine.dispose()
+    assert _is_closed(driver) and _driver(store) is None
+    store.append("S-1", _one(), expected_version=1)  # a later append takes a new one
+    assert _driver(store) is not driver and store.count() == 2
+
+
+def test_a_failed_commit_gives_the_connection_up_and_the_next_append_goes_through(
+        store, monkeypatch):
+    store.append("S-1", _one(), expected_version=0)
+
+    def disk_full(cursor, rows):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(store._writer, "insert_rows", disk_full)
+    with pytest.raises(RuntimeError):
+        store.append("S-1", _one(), expected_version=1)
+    assert _driver(store) is None and store.count() == 1  # rolled back, back in the pool
+    monkeypatch.undo()
+    store.append("S-1", _one(), expected_version=1)
+    assert _driver(store) is not None and store.count() == 2
+    assert verify_chain(store.engine).ok
+
+
+def test_a_connection_the_server_closed_is_replaced_and_the_append_is_not_lost(
+        store, db_kind):
+    """A restart or an idle timeout closes the kept connection behind the writer's back; the
+    next append fails at BEGIN, before writing anything, and begins again on a new one."""
+    if db_kind != "postgresql":
+        pytest.skip("SQLite has no server to close the connection")
+    store.append("S-1", _one(), expected_version=0)
+    kept = _driver(store)
+    with store.engine.connect() as other:
+        assert other.execute(sa.text("SELECT pg_terminate_backend(:pid)"),
+                             {"pid": kept.info.backend_pid}).scalar() is True
+    recorded = store.append("S-1", _one(), expected_version=1)
+    assert recorded[0].position == 2 and store.count() == 2
+    assert kept.closed and _driver(store) is not kept
+    assert verify_chain(store.engine).ok
+    with pytest.raises(psycopg.OperationalError):
+        kept.execute("SELECT 1")
