@@ -3,7 +3,9 @@ and what a caller applies to its casebook never reaches the cache or another cal
 
 from __future__ import annotations
 
-from msgspec.structs import replace
+from dataclasses import replace
+
+from msgspec import structs
 
 from ecrf.accounts.service import load_user
 from ecrf.commands.edit_checks import SYSTEM
@@ -88,7 +90,7 @@ def test_a_stream_whose_event_differs_from_the_kept_one_is_folded_afresh(store):
     events = store.read_stream("ITP-001")
     cache = CasebookCache()
     cache.casebook(events[:6])
-    elsewhere = [*events[:5], replace(events[5], position=events[5].position + 1000)]
+    elsewhere = [*events[:5], structs.replace(events[5], position=events[5].position + 1000)]
     book = cache.casebook([*elsewhere, *events[6:8]])
     assert book.to_dict() == fold_casebook([*elsewhere, *events[6:8]]).to_dict()
     assert cache.casebook(events[:6]).position == events[5].position
