@@ -74,8 +74,8 @@ class WriterSql:
 
     def stored_time(self, moment: datetime) -> Any:
         """recorded_at as the column stores it (SQLite: SQLAlchemy's text of the UTC time)."""
-        if self.text_times:
-            return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        if self.text_times:  # isoformat: the same text as strftime, in a third of the time
+            return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
         return moment
 
     def read_time(self, value: Any) -> datetime:
@@ -286,6 +286,9 @@ class BatchWriter:
                 "with the current key")
 
 
+_TYPE_TEXTS: dict[str, str] = {}  # an event type's canonical JSON, encoded once
+
+
 def number_and_link(stream_id: str, version: int, head: Head | None,
                     new_events: Sequence[NewEvent], stamp: dict[str, Any]
                     ) -> tuple[list[RecordedEvent], list[tuple[str, str]]]:
@@ -312,8 +315,13 @@ def number_and_link(stream_id: str, version: int, head: Head | None,
         pos, ver, sv = position + offset, version + offset, new.schema_version
         if type(sv) is not int or not isinstance(new.type, str):
             raise TypeError("schema_version must be an int and type a str")
-        prev_hash = hash_encoded(prev_hash, pos, stream_text, ver, canonical_json(new.type),
-                                 sv, data_text, meta_text, stamp_text)
+        type_text = _TYPE_TEXTS.get(new.type)
+        if type_text is None:
+            type_text = canonical_json(new.type)
+            if len(_TYPE_TEXTS) < 1000:  # event types are the code's own: a few dozen
+                _TYPE_TEXTS[new.type] = type_text
+        prev_hash = hash_encoded(prev_hash, pos, stream_text, ver, type_text, sv, data_text,
+                                 meta_text, stamp_text)
         # the event as a read will give it: decoded from the stored text (key order, types),
         # so an answer never depends on whether it came from the cache or the database
         recorded.append(RecordedEvent(pos, stream_id, ver, new.type, sv, loads(data_text),
