@@ -7,11 +7,18 @@ commit per append), and does nothing else: no version check, no chain head, no h
 signature, no cache. No event store can append faster than this on the machine of the run,
 so ``bare / peer`` is the best ratio any store could reach against the peer there: when a
 target ratio is above it, the target cannot be met on that machine, whatever the store does.
-bench_event_store.py runs it interleaved with the two stores, in the same turns.
+
+``BareDriver(chained=True)`` adds only what a hash-chained, signed log cannot do without:
+inside the write transaction it reads the chain head and the stream's version (one SELECT),
+hashes each row with SHA-256 after the previous hash, and signs the last hash with Ed25519
+(``cryptography``, as ours). No version check is enforced, nothing is decoded back, no cache
+or signal: the floor of any store that keeps our guarantees, written with the driver alone.
+bench_event_store.py runs both interleaved with the two stores, in the same turns.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -21,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 HASH_TEXT = "0" * 64  # the width of a SHA-256 hex digest, never computed
 
@@ -34,12 +42,15 @@ _COLUMNS = "stream_id, stream_version, type, data, metadata, recorded_at, hash"
 class BareDriver:
     """One connection per thread (the concurrent appends use eight), opened on first use."""
 
-    name = "bare driver"
+    PLAIN, CHAINED = "bare driver", "bare driver, chained and signed"
 
     def __init__(self, *, sqlite_path: Path | None = None, pg_dsn: str | None = None,
                  schema: str | None = None, cleanup: Callable[[], None],
-                 event_type: str, metadata: dict[str, Any]) -> None:
+                 event_type: str, metadata: dict[str, Any], chained: bool = False) -> None:
+        self.name = self.CHAINED if chained else self.PLAIN
         self.durability = ""
+        self._chained = chained
+        self._key = Ed25519PrivateKey.generate() if chained else None
         self._sqlite_path, self._pg_dsn, self._schema = sqlite_path, pg_dsn, schema
         self._cleanup, self._type, self._metadata = cleanup, event_type, metadata
         self._local = threading.local()
@@ -53,6 +64,8 @@ class BareDriver:
                       f"ORDER BY position LIMIT {mark}")
         self._stream = (f"SELECT position, data, metadata FROM events WHERE stream_id = {mark} "
                         "ORDER BY stream_version")
+        self._head = ("SELECT position, hash, (SELECT max(stream_version) FROM events "
+                      f"WHERE stream_id = {mark}) FROM events ORDER BY position DESC LIMIT 1")
         conn = self._conn()
         if self._postgres:
             conn.execute(_TABLE.format(pk="BIGSERIAL PRIMARY KEY", time="TIMESTAMPTZ"))
@@ -65,7 +78,8 @@ class BareDriver:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             if self._postgres:
-                conn = psycopg.connect(f"{self._pg_dsn} options='-c search_path={self._schema}'")
+                conn = psycopg.connect(f"{self._pg_dsn} options='-c search_path={self._schema}'",
+                                       autocommit=self._chained)
             else:
                 conn = sqlite3.connect(self._sqlite_path, isolation_level=None, timeout=30,
                                        check_same_thread=False)
@@ -98,10 +112,28 @@ class BareDriver:
         return [(stream, first_version + i, self._type, json.dumps(p), meta, moment, HASH_TEXT)
                 for i, p in enumerate(payloads)]
 
+    def _link(self, cursor: Any, rows: list[tuple]) -> list[tuple]:
+        """Read the head inside the transaction, chain the rows' hashes after it, sign the
+        last one (the signature is computed, as ours; this table has no column for it)."""
+        cursor.execute(self._head, (rows[0][0],))
+        found = cursor.fetchone()
+        prev = found[1] if found else HASH_TEXT
+        linked = []
+        for row in rows:
+            prev = hashlib.sha256(f"{prev}{row[0]}{row[1]}{row[3]}{row[4]}{row[5]}".encode()
+                                  ).hexdigest()
+            linked.append((*row[:6], prev))
+        assert self._key is not None
+        self._key.sign(prev.encode("ascii"))
+        return linked
+
     def _write(self, rows: list[tuple]) -> None:
         conn = self._conn()
         if self._postgres:
             with conn.cursor() as cursor:
+                if self._chained:  # BEGIN and a lock of its own in one round trip, as ours
+                    cursor.execute("BEGIN; SELECT pg_advisory_xact_lock(4242002)")
+                    rows = self._link(cursor, rows)
                 if len(rows) == 1:
                     cursor.execute(self._insert, rows[0])
                 else:
@@ -110,6 +142,8 @@ class BareDriver:
             return
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if self._chained:
+                rows = self._link(conn.cursor(), rows)
             conn.executemany(self._insert, rows)
         except BaseException:
             conn.execute("ROLLBACK")
