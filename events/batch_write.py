@@ -24,7 +24,7 @@ from events.model import ONE_MICROSECOND, Head, NewEvent, RecordedEvent, utc
 from events.reading import decode_row, loads
 from events.rotation import ROTATION_TYPE
 from events.signing import SigningKeyError
-from events.writer_connection import APPEND_LOCK, WriterConnection
+from events.writer_connection import APPEND_LOCK, writer_connection
 
 __all__ = ["APPEND_LOCK", "BatchWriter", "WriterSql", "number_and_link"]
 
@@ -90,7 +90,7 @@ class BatchWriter:
         self.sql = WriterSql(store._postgres)
         self._driver_error = store.engine.dialect.loaded_dbapi.Error
         self._log_head = 0  # the head when the current batch took the lock
-        self.connection = WriterConnection(store.engine, store._postgres)
+        self.connection = writer_connection(store.engine, store._postgres)
 
     def commit(self, batch: list[PendingAppend]) -> None:
         """Decide and commit a batch; if the database refuses the batch as a whole, commit its

@@ -1,17 +1,22 @@
 """The writer's own database connection and the shape of its transaction.
 
-The store has one writer at a time (events.group_commit), so it keeps one connection for it
-instead of borrowing one from SQLAlchemy's pool for every commit (checkout, reset and
-checkin cost ~40 us of Python, a tenth of a whole SQLite append). The connection is given
-back when the engine is disposed (``engine.dispose()``: tests, the CLI), replaced when the
-driver reports it closed (a server restart, an idle timeout) and renewed after an hour, as
-the pool's ``pool_recycle`` would.
+Writers are serialised anyway (PostgreSQL: the advisory lock; SQLite: one writer), so each
+engine keeps ONE connection for the writers of all its stores instead of borrowing one from
+SQLAlchemy's pool for every commit (checkout, reset and checkin cost ~95 us of a SQLite
+append, measured). Stores of one engine take turns on it; an engine never holds more than
+one. The connection is closed when the engine is disposed (at once when idle, else when the
+commit in progress ends), replaced when the driver reports it closed (a server restart, an
+idle timeout), renewed after the pool's ``pool_recycle``, handed back to the pool after a
+failed transaction, and never touched by a forked child (which would write on the parent's
+socket).
 
 One transaction, through the driver's cursor: SQLite ``BEGIN IMMEDIATE``; PostgreSQL
-``BEGIN`` and the advisory lock sent as one simple query (one round trip instead of
-psycopg's implicit BEGIN and then the lock). The head is read by the next statement, which
-under READ COMMITTED takes its snapshot once the lock is held, so it sees every append
-committed before (tests/contract/test_event_store.py checks it with four stores).
+``BEGIN ISOLATION LEVEL READ COMMITTED`` and the advisory lock sent as one simple query (one
+round trip instead of psycopg's implicit BEGIN and then the lock). The head is read by the
+next statement, which under READ COMMITTED takes its snapshot once the lock is held, so it
+sees every append committed before (tests/contract/test_event_store.py checks it with four
+stores); the isolation level is explicit so that a server whose default is REPEATABLE READ
+cannot take the snapshot before the lock.
 
 Tried and left out: reading the head in that same simple query (as ``EXECUTE`` of a prepared
 statement with the stream id as a literal). It saved ~60 us a transaction in isolation
@@ -21,8 +26,10 @@ PostgreSQL's run-to-run noise, so it was not worth the quoting.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -35,65 +42,116 @@ from sqlalchemy.engine import Engine
 #: run as a role that may only SELECT and INSERT events (ecrf db grant-app-role).
 APPEND_LOCK = "SELECT pg_advisory_xact_lock(4242001)"
 
-RECYCLE_SECONDS = 3600.0
+BEGIN_POSTGRES = f"BEGIN ISOLATION LEVEL READ COMMITTED; {APPEND_LOCK}"
+
+_BY_ENGINE: weakref.WeakKeyDictionary[Engine, WriterConnection] = weakref.WeakKeyDictionary()
+_BY_ENGINE_LOCK = threading.Lock()
+#: connections a forked child inherited: kept referenced, never closed, so that the child
+#: cannot send libpq's Terminate on the socket its parent still uses
+_INHERITED: list[Any] = []
+
+
+def writer_connection(engine: Engine, postgres: bool) -> WriterConnection:
+    """The one writer connection of ``engine``, shared by every store on it."""
+    with _BY_ENGINE_LOCK:
+        found = _BY_ENGINE.get(engine)
+        if found is None:
+            found = _BY_ENGINE[engine] = WriterConnection(engine, postgres)
+        return found
+
+
+def _on_dispose(ref: weakref.ref[WriterConnection]) -> Any:
+    def listener(_engine: Engine) -> None:
+        writer = ref()
+        if writer is not None:
+            writer.dispose()
+    return listener
 
 
 class WriterConnection:
-    """One pooled connection kept for the writer between its commits."""
+    """One pooled connection kept for an engine's writers between their commits."""
 
     def __init__(self, engine: Engine, postgres: bool) -> None:
-        self.engine, self.postgres = engine, postgres
+        self._engine = weakref.ref(engine)  # the engine owns this (through _BY_ENGINE)
+        self.postgres = postgres
+        recycle = getattr(engine.pool, "_recycle", -1)
+        self._recycle = recycle if isinstance(recycle, int | float) and recycle > 0 else None
         self._fairy: Any = None
         self._since = 0.0
-        self._guard = threading.Lock()  # dispose() may come from another thread
-        sa.event.listen(engine, "engine_disposed", self._on_dispose)
+        self._pid = os.getpid()
+        self._in_use = False
+        self._close_after_use = False
+        self._guard = threading.Lock()  # the fields above; dispose() may come from anywhere
+        self._turn = threading.Lock()   # one transaction at a time, whichever store
+        sa.event.listen(engine, "engine_disposed", _on_dispose(weakref.ref(self)))
 
-    def _on_dispose(self, _engine: Engine) -> None:
-        # close it now: a connection given back to a disposed pool would stay open until
-        # that pool is garbage collected (and keep a PostgreSQL database from being dropped)
+    def dispose(self) -> None:
+        """The engine was disposed: close the connection now, or when its commit ends."""
+        with self._guard:
+            if self._in_use:
+                self._close_after_use = True
+                return
         self.release(close=True)
 
     def release(self, *, close: bool = False) -> None:
         """Give the connection back to the pool, or close it; the next commit takes another."""
         with self._guard:
             fairy, self._fairy = self._fairy, None
-        if fairy is not None:
-            if close:
-                fairy.invalidate()
-            else:
-                fairy.close()
+            self._close_after_use = False
+            inherited = self._pid != os.getpid()
+        if fairy is None:
+            return
+        if inherited:
+            _INHERITED.append(fairy)
+        elif close:
+            fairy.invalidate()
+        else:
+            fairy.close()
 
     def _connection(self) -> Any:
         with self._guard:
             fairy = self._fairy
+            if fairy is not None and self._pid != os.getpid():  # a forked child
+                _INHERITED.append(fairy)
+                fairy = self._fairy = None
             if fairy is not None and (
                     getattr(fairy.driver_connection, "closed", False)
-                    or time.monotonic() - self._since > RECYCLE_SECONDS):
+                    or (self._recycle is not None
+                        and time.monotonic() - self._since > self._recycle)):
                 self._fairy = None
                 fairy.invalidate()
                 fairy = None
             if fairy is None:
-                fairy = self.engine.raw_connection()
-                self._fairy, self._since = fairy, time.monotonic()
+                engine = self._engine()
+                if engine is None:  # pragma: no cover - the engine owns this object
+                    raise RuntimeError("the engine of this writer is gone")
+                fairy = engine.raw_connection()
+                self._fairy, self._since, self._pid = fairy, time.monotonic(), os.getpid()
             return fairy
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
         """A write transaction holding the writer's lock; yields the driver's cursor.
         Committed when the block ends, rolled back when it raises; a connection whose
-        transaction failed is given up."""
-        cursor, driver = self._begin()
-        try:
-            yield cursor
-            driver.commit()  # both drivers commit an open transaction in autocommit mode
-        except BaseException:
+        transaction failed is handed back to the pool."""
+        with self._turn:
+            with self._guard:
+                self._in_use = True
             try:
-                driver.rollback()
-            finally:
+                cursor, driver = self._begin()
+                try:
+                    yield cursor
+                    driver.commit()  # both drivers commit an open transaction in autocommit
+                except BaseException:
+                    self._abandon(cursor, driver)
+                    raise
                 self._done(cursor, driver)
-                self.release()  # a connection that failed is not kept
-            raise
-        self._done(cursor, driver)
+            finally:
+                with self._guard:
+                    self._in_use = False
+                    close = self._close_after_use
+                if close:
+                    self.release(close=True)
 
     def _begin(self) -> tuple[Any, Any]:
         """Open the transaction. A kept PostgreSQL connection the server has closed meanwhile
@@ -105,16 +163,30 @@ class WriterConnection:
                 driver.autocommit = True  # no implicit BEGIN: ours goes with the lock
             cursor = driver.cursor()
             try:
-                cursor.execute(f"BEGIN; {APPEND_LOCK}" if self.postgres else "BEGIN IMMEDIATE")
+                cursor.execute(BEGIN_POSTGRES if self.postgres else "BEGIN IMMEDIATE")
             except BaseException:
                 lost = self.postgres and driver.closed
-                self._done(cursor, driver)
-                self.release(close=True)
+                self._abandon(cursor, driver)
                 if lost and attempt == 1:
                     continue
                 raise
             return cursor, driver
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _abandon(self, cursor: Any, driver: Any) -> None:
+        """After a failure: roll back what is open (BEGIN may have run and the lock failed:
+        a lock_timeout, a cancel), then give the connection up, whatever fails meanwhile."""
+        try:
+            driver.rollback()  # both drivers roll back an open transaction in autocommit
+        except Exception:  # the original error is the one raised
+            pass
+        finally:
+            try:
+                self._done(cursor, driver)
+            except Exception:  # e.g. a broken connection
+                pass
+            finally:
+                self.release(close=bool(getattr(driver, "closed", False)))
 
     def _done(self, cursor: Any, driver: Any) -> None:
         cursor.close()

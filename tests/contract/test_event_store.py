@@ -81,8 +81,9 @@ def test_two_writers_with_the_same_expected_version_exactly_one_wins(store):
     assert store.stream_version("S-1") == 2
 
 
+@pytest.mark.parametrize("default_isolation", [None, "repeatable read"])
 def test_writers_of_separate_stores_on_one_database_each_see_the_head_the_lock_left(
-        engine, database_url, signer):
+        engine, database_url, db_kind, signer, default_isolation):
     """Four stores on their own engines (as four server processes: no shared group commit,
     no shared process lock) append at once. Each must read the chain head only once it holds
     the database's writer lock: a head read before the lock was granted (PostgreSQL: the
@@ -90,6 +91,12 @@ def test_writers_of_separate_stores_on_one_database_each_see_the_head_the_lock_l
     url, connect_args = database_url
     from events import make_engine
 
+    if default_isolation is not None:  # a server whose default is not READ COMMITTED
+        if db_kind != "postgresql":
+            pytest.skip("SQLite has no isolation level to default to")
+        escaped = default_isolation.replace(" ", "\\ ")
+        connect_args = {**connect_args, "options": f"{connect_args.get('options', '')} "
+                                                   f"-c default_transaction_isolation={escaped}"}
     stores = [EventStore(engine, signer=signer)] + [  # the fixture's engine is migrated
         EventStore(make_engine(url, connect_args=connect_args), signer=signer)
         for _ in range(3)]

@@ -6,12 +6,14 @@ the pool, rolled back."""
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 
 import psycopg
 import pytest
 import sqlalchemy as sa
 
-from events import NewEvent, verify_chain
+from events import EventStore, NewEvent, verify_chain
 
 
 def _one(n: int = 1) -> list[NewEvent]:
@@ -85,3 +87,73 @@ def test_a_connection_the_server_closed_is_replaced_and_the_append_is_not_lost(
     assert verify_chain(store.engine).ok
     with pytest.raises(psycopg.OperationalError):
         kept.execute("SELECT 1")
+
+
+def test_stores_of_one_engine_share_one_writer_connection_and_never_drain_the_pool(
+        engine, signer):
+    """Every app or command makes its own store; twenty of them on one engine must not keep
+    twenty connections (the pool holds 15)."""
+    stores = [EventStore(engine, signer=signer) for _ in range(20)]
+    for n, each in enumerate(stores):
+        each.append(f"S-{n}", _one(), expected_version=0)
+    assert len({id(each._writer.connection) for each in stores}) == 1
+    with engine.connect() as conn:  # the pool still lends a reader its connection
+        assert conn.execute(sa.text("SELECT count(*) FROM events")).scalar() == 20
+    assert verify_chain(engine, public_keys={signer.key_id: signer.public_key}).ok
+
+
+def test_a_lock_that_times_out_fails_that_append_only(engine, database_url, db_kind, signer):
+    """BEGIN runs, the writer lock is not granted in time (PostgreSQL's lock_timeout, SQLite's
+    busy timeout): the append fails with the database's own error, and once the lock is free
+    the next append goes through on the same store."""
+    url, connect_args = database_url
+    if db_kind == "postgresql":
+        args = {**connect_args, "options": f"{connect_args.get('options', '')} "
+                                           "-c lock_timeout=200"}
+    else:
+        args = {**connect_args, "timeout": 0.2}
+    from events import make_engine
+
+    impatient = make_engine(url, connect_args=args)
+    store = EventStore(impatient, signer=signer)
+    store.append("S-1", _one(), expected_version=0)
+    holder = engine.raw_connection()
+    try:
+        driver = holder.driver_connection
+        if db_kind == "postgresql":
+            driver.execute("SELECT pg_advisory_lock(4242001)")
+        else:
+            driver.execute("BEGIN IMMEDIATE")
+        with pytest.raises((psycopg.errors.LockNotAvailable, sqlite3.OperationalError)):
+            store.append("S-1", _one(), expected_version=1)
+    finally:
+        if db_kind == "postgresql":
+            holder.driver_connection.execute("SELECT pg_advisory_unlock(4242001)")
+        else:
+            holder.driver_connection.execute("ROLLBACK")
+        holder.close()
+    assert store.count() == 1
+    store.append("S-1", _one(), expected_version=1)
+    assert store.count() == 2 and verify_chain(impatient).ok
+    impatient.dispose()
+
+
+def test_disposing_the_engine_during_a_commit_lets_that_commit_finish(store, monkeypatch):
+    store.append("S-1", _one(), expected_version=0)
+    insert = store._writer.insert_rows
+    started = threading.Event()
+
+    def slow(cursor, rows):
+        started.set()
+        time.sleep(0.3)
+        insert(cursor, rows)
+
+    monkeypatch.setattr(store._writer, "insert_rows", slow)
+    disposer = threading.Thread(target=lambda: (started.wait(5), store.engine.dispose()))
+    disposer.start()
+    store.append("S-1", _one(), expected_version=1)  # must not fail on a closed connection
+    disposer.join()
+    assert store.count() == 2 and _driver(store) is None  # closed once the commit ended
+    monkeypatch.undo()
+    store.append("S-1", _one(), expected_version=2)
+    assert store.count() == 3 and verify_chain(store.engine).ok
