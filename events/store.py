@@ -12,8 +12,6 @@ Stream reads are answered from a cache that follows the log (events.cache).
 from __future__ import annotations
 
 import json
-import threading
-import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar, Token
@@ -35,6 +33,7 @@ from events.signals import events_committed
 from events.signing import Signer
 from events.tables import events as T
 from events.upcasting import Upcasters
+from events.writer_connection import sqlite_writer_lock
 
 __all__ = ["APPEND_LOCK", "EventStore", "Head", "begin_read_view", "end_read_view"]
 
@@ -81,9 +80,6 @@ class EventStore:
         self._postgres = is_postgres(engine)
         self._cache = StreamCache()
         self._raw = RawReads(self._postgres)
-        # SQLite admits one writer at a time; threads of this process queue on a lock instead
-        # of polling the database's busy handler (which sleeps up to 100 ms between tries).
-        self._writer_lock = nullcontext() if self._postgres else _sqlite_writer_lock(engine)
         # Reads are single statements: run them without BEGIN and ROLLBACK round trips
         # (PostgreSQL: autocommit; SQLite: no BEGIN, each SELECT its own snapshot).
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT") \
@@ -297,16 +293,8 @@ class EventStore:
         return decode_rows(rows, self.upcasters)
 
 
-_SQLITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
-
-
-def _sqlite_writer_lock(engine: Engine) -> threading.Lock:
-    """One lock per engine, shared by every store built on it."""
-    return _SQLITE_LOCKS.setdefault(engine, threading.Lock())
-
-
 def writer_lock(engine: Engine) -> AbstractContextManager[Any]:
     """Hold this around any other write transaction on the engine (the read models): SQLite
     has one writer per file, and threads that queue here are woken the moment it is free,
     where its busy handler would have them sleep and poll (PostgreSQL: nothing to hold)."""
-    return nullcontext() if is_postgres(engine) else _sqlite_writer_lock(engine)
+    return nullcontext() if is_postgres(engine) else sqlite_writer_lock(engine)

@@ -44,11 +44,21 @@ APPEND_LOCK = "SELECT pg_advisory_xact_lock(4242001)"
 
 BEGIN_POSTGRES = f"BEGIN ISOLATION LEVEL READ COMMITTED; {APPEND_LOCK}"
 
+_SQLITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _BY_ENGINE: weakref.WeakKeyDictionary[Engine, WriterConnection] = weakref.WeakKeyDictionary()
 _BY_ENGINE_LOCK = threading.Lock()
+_SQLITE_LOCKS_LOCK = threading.Lock()
 #: connections a forked child inherited: kept referenced, never closed, so that the child
 #: cannot send libpq's Terminate on the socket its parent still uses
 _INHERITED: list[Any] = []
+
+
+def sqlite_writer_lock(engine: Engine) -> threading.Lock:
+    """SQLite admits one writer per file: every writer of this process on the engine (the
+    store's, the read models') holds this lock, so threads queue on it instead of polling
+    the database's busy handler (which sleeps up to 100 ms between tries)."""
+    with _SQLITE_LOCKS_LOCK:
+        return _SQLITE_LOCKS.setdefault(engine, threading.Lock())
 
 
 def writer_connection(engine: Engine, postgres: bool) -> WriterConnection:
@@ -82,7 +92,9 @@ class WriterConnection:
         self._in_use = False
         self._close_after_use = False
         self._guard = threading.Lock()  # the fields above; dispose() may come from anywhere
-        self._turn = threading.Lock()   # one transaction at a time, whichever store
+        # one transaction at a time, whichever store: on SQLite the engine's writer lock
+        # itself, which the read models' writes hold too
+        self._turn = threading.Lock() if postgres else sqlite_writer_lock(engine)
         sa.event.listen(engine, "engine_disposed", _on_dispose(weakref.ref(self)))
 
     def dispose(self) -> None:

@@ -5,6 +5,7 @@ the pool, rolled back."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -156,4 +157,61 @@ def test_disposing_the_engine_during_a_commit_lets_that_commit_finish(store, mon
     assert store.count() == 2 and _driver(store) is None  # closed once the commit ended
     monkeypatch.undo()
     store.append("S-1", _one(), expected_version=2)
+    assert store.count() == 3 and verify_chain(store.engine).ok
+
+
+def test_the_connection_is_renewed_after_the_pools_recycle_time(database_url, db_kind, signer):
+    url, connect_args = database_url
+    from ecrf.schema import upgrade
+    from events import make_engine
+
+    extra = {} if db_kind == "postgresql" else {"pool_recycle": 3600}  # PostgreSQL's default
+    engine = make_engine(url, connect_args=connect_args, **extra)
+    upgrade(engine)
+    store = EventStore(engine, signer=signer)
+    store.append("S-1", _one(), expected_version=0)
+    kept = _driver(store)
+    connection = store._writer.connection
+    connection._since -= 3601  # an hour and a second later
+    store.append("S-1", _one(), expected_version=1)
+    assert _driver(store) is not kept and _is_closed(kept) and store.count() == 2
+    engine.dispose()
+
+
+def test_on_sqlite_the_event_writer_and_the_read_models_take_one_lock(store, db_kind):
+    """The read models' writes hold the engine's writer lock; an append waits for them
+    instead of meeting SQLite's busy handler."""
+    if db_kind != "sqlite":
+        pytest.skip("PostgreSQL serialises the writers with its advisory lock")
+    from events.store import writer_lock
+
+    done = threading.Event()
+    with writer_lock(store.engine):
+        worker = threading.Thread(
+            target=lambda: (store.append("S-1", _one(), expected_version=0), done.set()))
+        worker.start()
+        assert not done.wait(0.3) and store.count() == 0  # the append queues on the lock
+    worker.join(5)
+    assert done.is_set() and store.count() == 1
+
+
+def test_a_forked_child_never_uses_or_closes_its_parents_connection(store):
+    """A child that disposes its inherited engine, as SQLAlchemy asks
+    (``dispose(close=False)``), and appends, takes a connection of its own; the parent's
+    kept connection goes on working."""
+    store.append("S-1", _one(), expected_version=0)
+    kept = _driver(store)
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit status only
+        code = 1
+        try:
+            store.engine.dispose(close=False)
+            store.append("S-2", _one(), expected_version=0)
+            code = 0 if _driver(store) is not kept else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    store.append("S-1", _one(), expected_version=1)
+    assert _driver(store) is kept and not _is_closed(kept)
     assert store.count() == 3 and verify_chain(store.engine).ok
