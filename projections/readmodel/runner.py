@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -33,6 +34,9 @@ from projections.readmodel.trail import SubjectFold, audit_record, fold_subject,
 from projections.trial_config import DEFAULT_TRIAL, TrialConfig
 
 NAME = "trial"
+# The most of the CPU the background catch-up takes under sustained writes (see run_forever).
+BACKGROUND_SHARE = 0.1
+MAX_PAUSE_SECONDS = 30.0
 TABLES = ("rm_subjects", "rm_adverse_events", "rm_visits", "rm_queries", "rm_audit_events")
 
 
@@ -192,17 +196,24 @@ class ProjectionRunner:
         self._nudged.set()
 
     def run_forever(self, stop: threading.Event, idle_seconds: float = 5.0,
-                    gather_seconds: float = 1.0) -> None:
+                    gather_seconds: float = 1.0, share: float = BACKGROUND_SHARE) -> None:
         """Catch up whenever nudged (or every ``idle_seconds``) until ``stop`` is set.
 
         After a nudge it waits ``gather_seconds`` so that a burst of writes is applied in one
-        page, re-folding each touched subject once rather than once per event.
+        page, re-folding each touched subject once rather than once per event; and at least
+        long enough that its catch-ups take no more than ``share`` of the process's CPU
+        (`background_pause`): under sustained writes the requests, which share the GIL with
+        it, come first. Nothing reads the models without catching up first
+        (`ensure_current`), so a longer pause delays work, never an answer.
         """
+        pause = 0.0
         while not stop.is_set():
-            if self._nudged.wait(idle_seconds):
-                stop.wait(gather_seconds)
+            if self._nudged.wait(idle_seconds) and stop.wait(max(gather_seconds, pause)):
+                break  # stopping: no new catch-up (the next start catches up)
             self._nudged.clear()
+            started = time.thread_time()
             self.catch_up()
+            pause = background_pause(time.thread_time() - started, share)
 
     # -- helpers -------------------------------------------------------------------------------
     def _changed_tables(self, fold: SubjectFold) -> dict[str, list[dict]]:
@@ -257,6 +268,14 @@ class ProjectionRunner:
                 conn.execute(checkpoints.insert(), {
                     "name": NAME, "position": 0, "updated_at": datetime.now(UTC),
                     "failed_position": position, "last_error": message})
+
+
+def background_pause(cost_seconds: float, share: float = BACKGROUND_SHARE) -> float:
+    """How long to wait after a catch-up that took ``cost_seconds`` of CPU so that catch-ups
+    take at most ``share`` of the time: cost / (cost + pause) <= share (at most 30 s)."""
+    if not 0 < share <= 1:
+        raise ValueError("share must be in (0, 1]")
+    return min(MAX_PAUSE_SECONDS, max(0.0, cost_seconds) * (1 - share) / share)
 
 
 def insert_many(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
