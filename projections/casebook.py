@@ -56,6 +56,12 @@ class Entry:
     versions: list[EntryVersion] = field(default_factory=list)
     voided: bool = False
     void_reason: str | None = None
+    # Answers of pure functions of this entry (its soft edit-check findings), kept while it
+    # lives: ``apply`` replaces an entry it changes and never changes one in place, and
+    # ``replace`` starts the copy with an empty memo (init=False), so no answer outlives the
+    # values it was worked out from.
+    memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False,
+                                 compare=False)
 
     @property
     def visit(self) -> str | None:

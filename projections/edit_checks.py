@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from projections.casebook import Casebook
+from projections.casebook import Casebook, Entry
 from projections.eligibility import eligibility
 from projections.safety_findings import unreported_ich
 from projections.trial_config import DEFAULT_TRIAL, TrialConfig
@@ -43,19 +43,35 @@ class Finding:
         return (self.check, self.entry_id, self.field)
 
 
+def entry_findings(entry: Entry) -> tuple[Finding, ...]:
+    """The findings of one entry on its own (its values against the expected ranges, the
+    flags derived for it), remembered on the entry: every write runs the edit checks over
+    the whole casebook, and all but the new entry answer as they did last time."""
+    found = entry.memo.get("findings")
+    if found is None:
+        found = entry.memo["findings"] = tuple(_entry_findings(entry))
+    return found
+
+
+def _entry_findings(entry: Entry) -> list[Finding]:
+    found: list[Finding] = []
+    for name, (low, high) in EXPECTED_RANGES.get(entry.form, {}).items():
+        value = entry.values.get(name)
+        if value is not None and not low <= value <= high:
+            found.append(Finding("unexpected_value", entry.entry_id, name,
+                                 f"{name} = {value} is outside the expected range "
+                                 f"{low}-{high}: please confirm against the source"))
+    for flag in entry.derived.get("flags", []):
+        found.append(Finding(flag, entry.entry_id, FLAG_FIELDS.get(flag, "visit"),
+                             f"edit check '{flag}': please confirm or correct"))
+    return found
+
+
 def findings(book: Casebook, *, config: TrialConfig = DEFAULT_TRIAL) -> list[Finding]:
     """Return every soft edit-check failure of the casebook as it stands."""
     found: list[Finding] = []
     for entry in book.current():
-        for name, (low, high) in EXPECTED_RANGES.get(entry.form, {}).items():
-            value = entry.values.get(name)
-            if value is not None and not low <= value <= high:
-                found.append(Finding("unexpected_value", entry.entry_id, name,
-                                     f"{name} = {value} is outside the expected range "
-                                     f"{low}-{high}: please confirm against the source"))
-        for flag in entry.derived.get("flags", []):
-            found.append(Finding(flag, entry.entry_id, FLAG_FIELDS.get(flag, "visit"),
-                                 f"edit check '{flag}': please confirm or correct"))
+        found.extend(entry_findings(entry))
     for item in unreported_ich(book.current("neuro_assessment"), book.current("adverse_event")):
         found.append(Finding("ich_not_reported_as_ae", item["entry_id"],
                              "intracranial_hemorrhage",

@@ -142,3 +142,35 @@ def test_a_remembered_answer_is_used_only_for_the_settings_it_was_made_with(
     other_settings = replace(app.extensions["ecrf"].trial, week12_day=1)
     results[key] = (other_settings, {"stale": True})
     assert auditor.get("/subjects/ITP-001/efficacy").json == fresh
+
+
+def test_remembered_edit_check_findings_equal_a_fresh_check_at_every_version(store):
+    """Each entry's findings are remembered on the entry: a casebook carried forward event by
+    event (as the cache and the commands carry them) finds exactly what a fresh fold finds,
+    through corrections that clear and cause findings, a void, and forks."""
+    from projections.edit_checks import findings
+
+    subject = Subject(store, "ITP-001")
+    subject.screening_labs(platelets=14)
+    high = subject.platelets(7, 1500)  # outside the expected range: a finding
+    low = subject.platelets(14, 55, hemoglobin=230, hemoglobin_lln=120)
+    subject.correct(high, platelets=150)  # the finding goes
+    subject.correct(low, hemoglobin=20)  # another value, still a finding
+    subject.void(low)  # and gone with the entry
+    again = subject.platelets(21, 1800)
+    subject.correct(again, platelets=90, reason="decimal point")
+    events = store.read_stream("ITP-001")
+    carried = fold_casebook(events[:1])
+    forks = []
+    seen = set()
+    for version in range(2, len(events) + 1):
+        apply(carried, events[version - 1])
+        fresh = fold_casebook(events[:version])
+        assert findings(carried) == findings(fresh), version
+        seen |= {f.key for f in findings(fresh)}
+        forks.append((version, carried.fork()))
+        carried = carried.fork()
+    assert {("unexpected_value", high, "platelets"), ("unexpected_value", low, "hemoglobin"),
+            ("unexpected_value", again, "platelets")} <= seen  # the case tripped the checks
+    for version, fork in forks:  # what later versions remembered changed no earlier fork
+        assert findings(fork) == findings(fold_casebook(events[:version])), version
