@@ -2,6 +2,7 @@ import threading
 
 from ecrf.app import create_app
 from ecrf.evidence import ensure_signing_key, run_witness_forever
+from ecrf.server import freeze_startup_heap
 
 app = create_app()
 # Sign with the key kept outside the database (made in the instance folder on first start);
@@ -10,3 +11,5 @@ app = create_app()
 ensure_signing_key(app)
 threading.Thread(target=run_witness_forever, args=(app, threading.Event()), daemon=True,
                  name="witness").start()
+# Last: the startup heap stays out of every full garbage collection (ecrf/server.py).
+freeze_startup_heap()
