@@ -37,6 +37,7 @@ NAME = "trial"
 # The most of the CPU the background catch-up takes under sustained writes (see run_forever).
 BACKGROUND_SHARE = 0.1
 MAX_PAUSE_SECONDS = 30.0
+DELETE_CHUNK = 500  # subject ids per DELETE ... IN (...), below SQLite's variable limit
 TABLES = ("rm_subjects", "rm_adverse_events", "rm_visits", "rm_queries", "rm_audit_events")
 
 
@@ -122,8 +123,7 @@ class ProjectionRunner:
         written: dict[tuple[str, str], list[dict]] = {}
         with writer_lock(self.engine), \
                 self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
-            for fold, tables in changed:
-                self._replace(conn, fold, tables, written)
+            self._replace(conn, changed, written)
             self._save_checkpoint(conn, after, last)
         self._written.update(written)  # committed
         self._written_at = last
@@ -225,18 +225,30 @@ class ProjectionRunner:
         return {table: rows for table, rows in tables.items()
                 if self._written.get((book.subject_id, table)) != rows}
 
-    def _replace(self, conn: sa.Connection, fold: SubjectFold,
-                 tables: dict[str, list[dict]],
+    def _replace(self, conn: sa.Connection,
+                 changed: list[tuple[SubjectFold, dict[str, list[dict]]]],
                  written: dict[tuple[str, str], list[dict]]) -> None:
-        book = fold.book
-        for table, rows in tables.items():
-            written[(book.subject_id, table)] = rows
+        """Replace the changed tables' rows of every touched subject and add the audit rows
+        of the new events: per table one DELETE of those subjects and one bulk insert (on
+        SQLite every append waits while this runs, so it is a dozen statements, not two per
+        subject and table)."""
+        replaced: dict[str, tuple[list[str], list[dict]]] = {}
+        audit: list[dict] = []
+        for fold, tables in changed:
+            subject_id = fold.book.subject_id
+            for table, rows in tables.items():
+                written[(subject_id, table)] = rows
+                ids, table_rows = replaced.setdefault(table, ([], []))
+                ids.append(subject_id)
+                table_rows.extend(rows)
+            audit.extend(fold.audit)
+        for table, (ids, rows) in replaced.items():
             t = metadata.tables[table]
-            conn.execute(t.delete().where(t.c.subject_id == book.subject_id))
-            if rows:
-                conn.execute(t.insert(), rows)
-        if fold.audit:
-            conn.execute(audit_events.insert(), fold.audit)
+            for start in range(0, len(ids), DELETE_CHUNK):
+                conn.execute(t.delete().where(
+                    t.c.subject_id.in_(ids[start:start + DELETE_CHUNK])))
+            insert_many(conn, t, rows)
+        insert_many(conn, audit_events, audit)
 
     def _checkpoint(self) -> tuple[int, int | None]:
         """The checkpoint's position and failed position (0, None before the first run)."""

@@ -82,3 +82,23 @@ def test_the_projections_run_before_the_writer_lock_is_taken(store, monkeypatch)
     assert runner.catch_up() > 0
     assert held == [] if store.engine.dialect.name == "postgresql" else held == [False]
     assert snapshot(store.engine) == rebuilt(store)
+
+
+def test_many_subjects_in_one_page_are_replaced_a_few_statements_per_table(store,
+                                                                           monkeypatch):
+    """The rows of every subject a page touched are replaced with one DELETE per table (in
+    chunks of subject ids) and one bulk insert, and still equal a rebuild."""
+    import projections.readmodel.runner as runner_module
+
+    monkeypatch.setattr(runner_module, "DELETE_CHUNK", 2)  # 5 subjects: 3 chunks
+    runner = ProjectionRunner(store)
+    subjects = [responder(store, f"ITP-00{n}") for n in range(1, 6)]
+    runner.catch_up()
+    for n, subject in enumerate(subjects):
+        subject.platelets(35, 100 + n)
+        subject.adverse_event("headache", 1, day=36)  # two tables change per subject
+    deletes = count_deletes(store.engine)
+    runner.catch_up()
+    assert sorted(set(deletes)) == ["rm_adverse_events", "rm_subjects"], deletes
+    assert len(deletes) == 2 * 3  # per table, ceil(5 / 2) DELETE statements, not 5
+    assert snapshot(store.engine) == rebuilt(store)
