@@ -2,7 +2,7 @@ import threading
 
 from ecrf.app import create_app
 from ecrf.evidence import ensure_signing_key, run_witness_forever
-from ecrf.server import freeze_startup_heap
+from ecrf.server import settle_for_serving
 
 app = create_app()
 # Sign with the key kept outside the database (made in the instance folder on first start);
@@ -11,5 +11,6 @@ app = create_app()
 ensure_signing_key(app)
 threading.Thread(target=run_witness_forever, args=(app, threading.Event()), daemon=True,
                  name="witness").start()
-# Last: the startup heap stays out of every full garbage collection (ecrf/server.py).
-freeze_startup_heap()
+# Last: a short GIL switch interval, and the startup heap out of every full garbage
+# collection (ecrf/server.py), as `ecrf serve` has them.
+settle_for_serving()

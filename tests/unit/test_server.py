@@ -1,12 +1,14 @@
-"""`ecrf serve`'s server factory keeps the startup heap out of the garbage collector's walks."""
+"""`ecrf serve`'s server factory: a short GIL switch interval, and the startup heap kept out of
+the garbage collector's walks."""
 
 from __future__ import annotations
 
 import gc
+import sys
 
 from flask import Flask
 
-from ecrf.server import freeze_startup_heap, make_server
+from ecrf.server import SWITCH_INTERVAL_SECONDS, freeze_startup_heap, make_server
 
 
 def full_collection_walks() -> int:
@@ -15,6 +17,7 @@ def full_collection_walks() -> int:
 
 def test_the_server_factory_freezes_what_startup_built():
     gc.unfreeze()
+    interval = sys.getswitchinterval()
     try:
         app = Flask(__name__)
         keep = [{"n": [i]} for i in range(50_000)]  # a startup heap of long-lived objects
@@ -25,10 +28,12 @@ def test_the_server_factory_freezes_what_startup_built():
             assert full_collection_walks() < before - len(keep)
             made_later = [{"n": [i]} for i in range(1000)]
             assert full_collection_walks() >= len(made_later)  # later objects: collected
+            assert sys.getswitchinterval() == SWITCH_INTERVAL_SECONDS < interval
         finally:
             server.close()
     finally:
         gc.unfreeze()
+        sys.setswitchinterval(interval)
 
 
 def test_garbage_made_after_the_freeze_is_still_collected():
