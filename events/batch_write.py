@@ -11,84 +11,48 @@ row; the chain simply continues from the last accepted one.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from events.encoding import GENESIS_HASH, canonical_json, format_timestamp, hash_encoded
 from events.errors import ConcurrencyError, IdempotencyKeyReused, StaleRead
 from events.group_commit import PendingAppend
-from events.model import ONE_MICROSECOND, Head, NewEvent, RecordedEvent, utc
-from events.reading import decode_row, loads
+from events.linking import number_and_link
+from events.model import Head, RecordedEvent
+from events.reading import decode_row
 from events.rotation import ROTATION_TYPE
 from events.signing import SigningKeyError
-from events.writer_connection import APPEND_LOCK, writer_connection
+from events.writer_connection import APPEND_LOCK, KnownHead, NotSent, writer_connection
+from events.writer_sql import WriterSql
 
 __all__ = ["APPEND_LOCK", "BatchWriter", "WriterSql", "number_and_link"]
+
+#: The most rows the one-statement append sends. A larger batch saves little by it (its round
+#: trips are a small part of it), and a 50-row INSERT ... SELECT FROM VALUES with casts ran
+#: slower than psycopg's pipelined executemany: 1.26x the peer against 1.52x, measured.
+ONE_STATEMENT_ROWS = 16
+
+#: one append's answer: its events once committed, or why it was refused
+Answer = tuple[PendingAppend, list[RecordedEvent] | None, Exception | None]
 
 if TYPE_CHECKING:
     from events.store import EventStore
 
 
-_FIELDS = ("position", "stream_id", "stream_version", "type", "schema_version", "data",
-           "metadata", "recorded_at", "hash", "idempotency_key", "signature", "key_id")
-_SELECTED = ("events.position, events.stream_id, events.stream_version, events.type, "
-             "events.schema_version, events.data, events.metadata, events.recorded_at, "
-             "events.hash")
-
-
-_HEAD = "events.position, events.hash, events.recorded_at, events.key_id, events.type"
-
-
-class WriterSql:
-    """The writer's statements in the driver's own parameter style, sent through its cursor:
-    SQLAlchemy's statement execution would cost more than SQLite takes to run them."""
-
-    def __init__(self, postgres: bool) -> None:
-        self.mark = mark = "%s" if postgres else "?"
-        self.head = f"SELECT {_HEAD} FROM events ORDER BY events.position DESC LIMIT 1"
-        self.version_and_head = (
-            f"SELECT {_HEAD}, (SELECT max(e.stream_version) FROM events AS e "
-            f"WHERE e.stream_id = {mark}) FROM events ORDER BY events.position DESC LIMIT 1")
-        self.empty_version = f"SELECT max(stream_version) FROM events WHERE stream_id = {mark}"
-        self.stream_after = (f"SELECT {_SELECTED} FROM events WHERE events.stream_id = {mark} "
-                             f"AND events.stream_version > {mark} "
-                             "ORDER BY events.stream_version")
-        self.data_at = f"SELECT events.data FROM events WHERE events.position = {mark}"
-        self.insert = (f"INSERT INTO events ({', '.join(_FIELDS)}) VALUES "
-                       f"({', '.join([mark] * len(_FIELDS))})")
-        self.text_times = not postgres
-
-    def marks(self, n: int) -> str:
-        return ", ".join([self.mark] * n)
-
-    def versions(self, n: int) -> str:
-        return (f"SELECT stream_id, max(stream_version) FROM events WHERE stream_id IN "
-                f"({self.marks(n)}) GROUP BY stream_id")
-
-    def keys(self, n: int) -> str:
-        return (f"SELECT {_SELECTED}, events.idempotency_key FROM events "
-                f"WHERE events.idempotency_key IN ({self.marks(n)})")
-
-    def stored_time(self, moment: datetime) -> Any:
-        """recorded_at as the column stores it (SQLite: SQLAlchemy's text of the UTC time)."""
-        if self.text_times:  # isoformat: the same text as strftime, 2.0 us against 3.1
-            return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-        return moment
-
-    def read_time(self, value: Any) -> datetime:
-        return utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
-
-
 class BatchWriter:
     """Commits batches for one store (events.group_commit calls ``commit``)."""
+
+    #: PostgreSQL: try the one-statement append first (``_commit_on_known_head``); off, every
+    #: batch takes the transaction (tests that act between its INSERT and COMMIT turn it off)
+    one_statement = True
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
         self.sql = WriterSql(store._postgres)
         self._driver_error = store.engine.dialect.loaded_dbapi.Error
+        self._integrity_error = store.engine.dialect.loaded_dbapi.IntegrityError
+        #: batches committed in one statement, and batches that tried and went the long way
+        self.counts = {"one_statement": 0, "long_way": 0}
         self._log_head = 0  # the head when the current batch took the lock
         self.connection = writer_connection(store.engine, store._postgres)
 
@@ -119,39 +83,71 @@ class BatchWriter:
         Answers (events or refusals) are handed out only once the transaction committed: if
         it fails, no append of the batch has an answer and the caller fails them all.
         """
-        answers: list[tuple[PendingAppend, list[RecordedEvent] | None, Exception | None]] = []
-        with self.connection.transaction() as cursor:
+        if self.store._postgres and self.one_statement:
+            accepted = self._commit_on_known_head(batch)
+            if accepted is not None:
+                self.counts["one_statement"] += 1
+                return accepted
+        connection = self.connection
+        with connection.transaction() as cursor:  # a failed commit forgets connection.head
+            connection.head = None
             head, versions = self._state(cursor, batch)
-            self._log_head = head.position if head else 0
+            self._log_head = head[0].position if head else 0
             earlier = self._earlier_keys(cursor, batch)
-            rows: list[tuple] = []
-            pending_events: dict[str, list[RecordedEvent]] = {}
-            for pending in batch:
-                try:
-                    recorded, new_rows = self._decide(cursor, pending, head, versions, earlier,
-                                                      pending_events)
-                except Exception as refusal:  # this append is refused; the batch goes on
-                    answers.append((pending, None, refusal))
-                    continue
-                answers.append((pending, recorded, None))
-                rows += new_rows
-                last = recorded[-1]
-                head = _head_of(last)
-                versions[pending.stream_id] = last.stream_version
-                pending_events.setdefault(pending.stream_id, []).extend(recorded)
-                if pending.idempotency_key is not None:
-                    earlier[pending.idempotency_key] = [recorded[0]]
+            answers, rows, head = self._decide_all(cursor, batch, head, versions, earlier)
             if rows:
                 self.insert_rows(cursor, rows)
-        accepted = []
-        for pending, recorded, refusal in answers:
-            if recorded is not None:
-                pending.succeed(recorded)
-                accepted.append(pending)
-            else:
-                assert refusal is not None
-                pending.fail(refusal)
-        return accepted
+            connection.head = head
+        return _hand_out(answers)
+
+    def _commit_on_known_head(self, batch: list[PendingAppend]) -> list[PendingAppend] | None:
+        """PostgreSQL: commit the batch in ONE round trip, or return None to go the long way.
+
+        The writers of this engine know the head they last committed (``connection.head``)
+        and the stream cache knows the streams up to it. If both still hold, the batch is
+        decided on them and sent as one autocommit statement that takes the writer lock and
+        inserts only if the head has not moved and no idempotency key is stored yet
+        (WriterSql.insert_on_head); else it inserts nothing. Only a batch whose every append
+        is accepted goes this way: a refusal is always decided on what the database holds.
+        Measured with bare psycopg: 0.35 ms an append against 1.1 ms for BEGIN and lock,
+        head read, INSERT, COMMIT (four round trips).
+        """
+        if sum(len(p.new_events) for p in batch) > ONE_STATEMENT_ROWS:
+            return None  # before any work: a rebase may give more events, which is harmless
+        connection = self.connection
+        with connection.turn():
+            known = connection.head
+            signer = self.store.signer
+            if known is None or known[2] == ROTATION_TYPE or (
+                    signer is not None and known[1] is not None and known[1] != signer.key_id):
+                return None  # a rotation or another key: the long way checks the signer
+            found = self._cached_versions(batch, known[0].position)
+            if found is None:
+                return None
+            versions, unheld = found
+            self._log_head = known[0].position
+            answers, rows, head = self._decide_all(None, batch, known, versions, {})
+            if not rows or any(recorded is None for _, recorded, _ in answers):
+                return None
+            keys = [p.idempotency_key for p in batch if p.idempotency_key is not None]
+            connection.head = None  # known again only if this commits
+            try:
+                inserted = self.insert_on_head(
+                    self.sql.insert_on_head(len(rows), len(keys), len(unheld)),
+                    [*(v for row in rows for v in row), known[0].position, *keys,
+                     *(v for stream_id, version in unheld.items()
+                       for v in (stream_id, version or None))])
+            except (NotSent, self._integrity_error):
+                self.counts["long_way"] += 1
+                return None  # nothing was written: another writer came first, or a closed
+                # connection; the long way decides again on what the database holds
+            if inserted == 0:
+                self.counts["long_way"] += 1
+                return None  # the head moved (another process), or a key is stored
+            if inserted != len(rows):  # pragma: no cover - one statement: all or nothing
+                raise RuntimeError(f"{inserted} of {len(rows)} rows inserted")
+            connection.head = head
+        return _hand_out(answers)
 
     def insert_rows(self, cursor: Any, rows: list[tuple]) -> None:
         """Insert the accepted rows (one statement; tests replace it to fail a commit)."""
@@ -160,8 +156,60 @@ class BatchWriter:
         else:
             cursor.executemany(self.sql.insert, rows)
 
+    def insert_on_head(self, sql: str, params: list[Any]) -> int:
+        """Run the one-statement append (tests replace it to fail a commit)."""
+        return self.connection.run_alone(sql, params)
+
+    def _cached_versions(self, batch: list[PendingAppend], head: int
+                         ) -> tuple[dict[str, int], dict[str, int]] | None:
+        """The version of every stream the batch appends to or depends on, if the stream
+        cache knows the log exactly up to ``head``: from the cache where it holds the stream;
+        else, for a stream appended to with an expected version, that version, which the
+        statement then checks (the second dict); else None (the long way)."""
+        cache = self.store._cache
+        if cache.seen != head:
+            return None
+        versions, unheld = {}, {}
+        expected = {p.stream_id: p.expected_version for p in batch}
+        for stream_id in {s for p in batch for s in (p.stream_id, *p.depends)}:
+            held = cache.get(stream_id)
+            if held is not None:
+                versions[stream_id] = len(held)
+            elif expected.get(stream_id) is not None and all(
+                    p.expected_version is not None for p in batch if p.stream_id == stream_id):
+                versions[stream_id] = unheld[stream_id] = expected[stream_id]
+            else:
+                return None
+        return (versions, unheld) if cache.seen == head else None
+
+    def _decide_all(self, cursor: Any, batch: list[PendingAppend], head: KnownHead | None,
+                    versions: dict[str, int], earlier: dict[str, list[RecordedEvent]]
+                    ) -> tuple[list[Answer], list[tuple], KnownHead | None]:
+        """Decide the appends in queue order, each after the ones before it: the answers, the
+        rows to insert, and the head after them."""
+        answers: list[Answer] = []
+        rows: list[tuple] = []
+        pending_events: dict[str, list[RecordedEvent]] = {}
+        signer = self.store.signer
+        for pending in batch:
+            try:
+                recorded, new_rows = self._decide(cursor, pending, head[0] if head else None,
+                                                  versions, earlier, pending_events)
+            except Exception as refusal:  # this append is refused; the batch goes on
+                answers.append((pending, None, refusal))
+                continue
+            answers.append((pending, recorded, None))
+            rows += new_rows
+            last = recorded[-1]
+            head = (_head_of(last), signer.key_id if signer else None, last.type)
+            versions[pending.stream_id] = last.stream_version
+            pending_events.setdefault(pending.stream_id, []).extend(recorded)
+            if pending.idempotency_key is not None:
+                earlier[pending.idempotency_key] = [recorded[0]]
+        return answers, rows, head
+
     def _state(self, cursor: Any, batch: list[PendingAppend]
-               ) -> tuple[Head | None, dict[str, int]]:
+               ) -> tuple[KnownHead | None, dict[str, int]]:
         """The chain head and the version of every stream the batch appends to; refuses the
         whole batch (SigningKeyError) when this server's key is not the one the log expects."""
         streams = sorted({p.stream_id for p in batch})
@@ -184,7 +232,7 @@ class BatchWriter:
         position, hash_, recorded_at, key_id, type_ = found[:5]
         if self.store.signer is not None and key_id is not None:
             self._check_signer_follows(cursor, position, key_id, type_)
-        return Head(position, hash_, self.sql.read_time(recorded_at)), versions
+        return (Head(position, hash_, self.sql.read_time(recorded_at)), key_id, type_), versions
 
     def _versions_of(self, cursor: Any, streams: list[str], head: int) -> dict[str, int]:
         """Stream versions from the cache when it knows the log up to the locked head (the
@@ -285,48 +333,17 @@ class BatchWriter:
                 "with the current key")
 
 
-_TYPE_TEXTS: dict[str, str] = {}  # an event type's canonical JSON, encoded once
-
-
-def number_and_link(stream_id: str, version: int, head: Head | None,
-                    new_events: Sequence[NewEvent], stamp: dict[str, Any]
-                    ) -> tuple[list[RecordedEvent], list[tuple[str, str]]]:
-    """Number, link and encode the events: the recorded events, and the stored texts of each
-    one's payload and metadata. Each payload is encoded to canonical JSON once, and that
-    text is both stored and hashed (events.encoding.hash_encoded)."""
-    position = head.position if head else 0
-    prev_hash = head.hash if head else GENESIS_HASH
-    now = datetime.now(UTC)
-    if head and head.recorded_at and head.recorded_at >= now:
-        # recorded_at never runs backwards along the log, and two appends never share one:
-        # the events of one append are those with its recorded_at (receipts rely on it)
-        now = head.recorded_at + ONE_MICROSECOND
-    stamp_text = format_timestamp(now)
-    stream_text = canonical_json(stream_id)
-    recorded, texts = [], []
-    meta_cache: tuple[dict[str, Any], str] | None = None
-    for offset, new in enumerate(new_events, start=1):
-        meta = {**stamp, **new.metadata} if new.metadata else stamp
-        if meta_cache is None or meta_cache[0] is not meta:
-            meta_cache = (meta, canonical_json(meta))
-        meta_text = meta_cache[1]
-        data_text = canonical_json(new.data)
-        pos, ver, sv = position + offset, version + offset, new.schema_version
-        if type(sv) is not int or not isinstance(new.type, str):
-            raise TypeError("schema_version must be an int and type a str")
-        type_text = _TYPE_TEXTS.get(new.type)
-        if type_text is None:
-            type_text = canonical_json(new.type)
-            if len(_TYPE_TEXTS) < 1000:  # event types are the code's own: a few dozen
-                _TYPE_TEXTS[new.type] = type_text
-        prev_hash = hash_encoded(prev_hash, pos, stream_text, ver, type_text, sv, data_text,
-                                 meta_text, stamp_text)
-        # the event as a read will give it: decoded from the stored text (key order, types),
-        # so an answer never depends on whether it came from the cache or the database
-        recorded.append(RecordedEvent(pos, stream_id, ver, new.type, sv, loads(data_text),
-                                      loads(meta_text), now, prev_hash))
-        texts.append((data_text, meta_text))
-    return recorded, texts
+def _hand_out(answers: list[Answer]) -> list[PendingAppend]:
+    """Give each append its answer (once its transaction committed); return the accepted."""
+    accepted = []
+    for pending, recorded, refusal in answers:
+        if recorded is not None:
+            pending.succeed(recorded)
+            accepted.append(pending)
+        else:
+            assert refusal is not None
+            pending.fail(refusal)
+    return accepted
 
 
 def _head_of(event: RecordedEvent) -> Head:

@@ -30,12 +30,14 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+
+from events.model import Head
 
 #: One transaction-scoped advisory lock serialises the store's writers on PostgreSQL. Unlike
 #: LOCK TABLE ... EXCLUSIVE it needs no UPDATE, DELETE or TRUNCATE privilege, so the app can
@@ -43,6 +45,21 @@ from sqlalchemy.engine import Engine
 APPEND_LOCK = "SELECT pg_advisory_xact_lock(4242001)"
 
 BEGIN_POSTGRES = f"BEGIN ISOLATION LEVEL READ COMMITTED; {APPEND_LOCK}"
+
+#: psycopg's errors for a session the server ended while it was idle (SQLSTATE 57P01
+#: admin_shutdown, 57P05 idle_session_timeout): nothing sent after that was run
+_ENDED_WHILE_IDLE = frozenset({"AdminShutdown", "IdleSessionTimeout"})
+
+
+#: The log head as this engine's writers last committed it (or read it under the lock): the
+#: head, the key that signed it, its type. Not trusted, only a guess checked by the statement
+#: that uses it (events.batch_write, the one-statement append).
+KnownHead = tuple[Head, str | None, str]
+
+
+class NotSent(Exception):
+    """The statement was certainly not run (see ``WriterConnection.run_alone``)."""
+
 
 _SQLITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _BY_ENGINE: weakref.WeakKeyDictionary[Engine, WriterConnection] = weakref.WeakKeyDictionary()
@@ -92,6 +109,7 @@ class WriterConnection:
         self._in_use = False
         self._close_after_use = False
         self._guard = threading.Lock()  # the fields above; dispose() may come from anywhere
+        self.head: KnownHead | None = None  # read and set only within a turn
         # one transaction at a time, whichever store: on SQLite the engine's writer lock
         # itself, which the read models' writes hold too
         self._turn = threading.Lock() if postgres else sqlite_writer_lock(engine)
@@ -142,28 +160,63 @@ class WriterConnection:
             return fairy
 
     @contextmanager
-    def transaction(self) -> Iterator[Any]:
-        """A write transaction holding the writer's lock; yields the driver's cursor.
-        Committed when the block ends, rolled back when it raises; a connection whose
-        transaction failed is handed back to the pool."""
+    def turn(self) -> Iterator[None]:
+        """Hold the writers' turn (one transaction at a time, whichever store)."""
         with self._turn:
             with self._guard:
                 self._in_use = True
             try:
-                cursor, driver = self._begin()
-                try:
-                    yield cursor
-                    driver.commit()  # both drivers commit an open transaction in autocommit
-                except BaseException:
-                    self._abandon(cursor, driver)
-                    raise
-                self._done(cursor, driver)
+                yield
             finally:
                 with self._guard:
                     self._in_use = False
                     close = self._close_after_use
                 if close:
                     self.release(close=True)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A write transaction holding the writer's lock; yields the driver's cursor.
+        Committed when the block ends, rolled back when it raises; a connection whose
+        transaction failed is handed back to the pool."""
+        with self.turn():
+            cursor, driver = self._begin()
+            try:
+                yield cursor
+                driver.commit()  # both drivers commit an open transaction in autocommit
+            except BaseException:
+                self.head = None  # whatever the block noted did not commit
+                self._abandon(cursor, driver)
+                raise
+            self._done(cursor, driver)
+
+    def run_alone(self, sql: str, params: Sequence[Any]) -> int:
+        """PostgreSQL, within a ``turn``: run one statement as its own transaction (autocommit:
+        committed, its WAL flushed, when it returns) and return its row count.
+
+        Raises ``NotSent`` when the statement certainly did not run: the kept connection was
+        closed, or the server had ended its session while it was idle (a restart, an idle
+        timeout, a terminated backend), which it reports before reading anything sent. Any
+        other failure leaves the outcome to the caller, and the connection goes back to the
+        pool."""
+        driver = self._connection().driver_connection
+        if driver.closed:
+            self.release(close=True)
+            raise NotSent("the writer's connection was closed")
+        driver.autocommit = True
+        cursor = driver.cursor()
+        try:
+            cursor.execute(sql, params)
+            count = cursor.rowcount
+        except BaseException as error:
+            self.head = None
+            idle_end = type(error).__name__ in _ENDED_WHILE_IDLE
+            self._abandon(cursor, driver)
+            if idle_end:
+                raise NotSent(str(error)) from error
+            raise
+        self._done(cursor, driver)
+        return count
 
     def _begin(self) -> tuple[Any, Any]:
         """Open the transaction. A kept PostgreSQL connection the server has closed meanwhile

@@ -63,7 +63,7 @@ def in_thread(call: Callable[[], Any]) -> Outcome:
 class InsertHook:
     """Run ``before(rows)`` / ``after(rows)`` around the writer's real INSERT of a batch
     (``BatchWriter.insert_rows``, the writer's own seam); hooks nest, and each is removed only
-    once no batch is being written."""
+    once no batch is being written. While hooked, every batch takes the transaction."""
 
     def __init__(self, store: EventStore, before: Callable[[list], None] | None = None,
                  after: Callable[[list], None] | None = None) -> None:
@@ -72,6 +72,10 @@ class InsertHook:
     def __enter__(self) -> InsertHook:
         writer = self.store._writer
         self._inner = writer.insert_rows
+        # the hooks act between a transaction's INSERT and its COMMIT, which the
+        # one-statement append (PostgreSQL) does not have: batches take the transaction
+        self._one_statement = writer.one_statement
+        writer.one_statement = False
 
         def insert(cursor: Any, rows: list) -> None:
             if self.before:
@@ -92,6 +96,7 @@ class InsertHook:
 
         wait_until(idle, 60)
         self.store._writer.insert_rows = self._inner
+        self.store._writer.one_statement = self._one_statement
 
 
 class HeldCommit:

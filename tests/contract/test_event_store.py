@@ -176,6 +176,7 @@ def test_the_database_refuses_update_and_delete_of_events(store, statement):
 
 def test_a_batch_that_fails_half_way_appends_nothing(store, monkeypatch):
     store.append("S-1", recorded(1), expected_version=0)
+    store._writer.one_statement = False  # the transaction's INSERT, then its COMMIT
     insert = store._writer.insert_rows
 
     def fail_after_insert(cursor, rows):
@@ -304,7 +305,7 @@ def test_a_cached_stream_still_sees_events_appended_by_another_store(engine):
 
 def test_one_append_shares_one_recorded_at_strictly_after_the_previous_append(
         store, monkeypatch):
-    import events.batch_write as store_module
+    import events.linking as store_module
 
     first = store.append("S-1", recorded(3), expected_version=0)
     assert len({e.recorded_at for e in first}) == 1

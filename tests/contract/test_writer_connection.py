@@ -57,6 +57,7 @@ def test_disposing_the_engine_closes_the_writers_connection(store):
 def test_a_failed_commit_gives_the_connection_up_and_the_next_append_goes_through(
         store, monkeypatch):
     store.append("S-1", _one(), expected_version=0)
+    store._writer.one_statement = False  # the transaction's INSERT, then its COMMIT
 
     def disk_full(cursor, rows):
         raise RuntimeError("disk full")
@@ -141,6 +142,7 @@ def test_a_lock_that_times_out_fails_that_append_only(engine, database_url, db_k
 
 def test_disposing_the_engine_during_a_commit_lets_that_commit_finish(store, monkeypatch):
     store.append("S-1", _one(), expected_version=0)
+    store._writer.one_statement = False  # the transaction's INSERT, then its COMMIT
     insert = store._writer.insert_rows
     started = threading.Event()
 
