@@ -125,6 +125,14 @@ def test_remembered_projections_answer_what_a_fresh_fold_answers(store, as_user,
                 assert reply.json == expected(name, position), (name, position)
             assert auditor.get(f"/subjects/ITP-001/{name}").json == \
                 expected(name, store.read_stream("ITP-001")[-1].position)
+            # the bytes sent from memory are the app's own encoding of a fresh answer
+            position = positions[-1]
+            book = fold_casebook(store.read_stream("ITP-001"), up_to_position=position)
+            fresh = app.json.response({"subject_id": "ITP-001", "as_of_position": position,
+                                       **projections[name](book, config=config)})
+            reply = auditor.get(f"/subjects/ITP-001/{name}?position={position}")
+            assert reply.get_data() == fresh.get_data()
+            assert reply.headers["Content-Type"] == fresh.headers["Content-Type"]
         subject.platelets(28, 80)  # a later write: a new version
 
 
