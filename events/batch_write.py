@@ -11,6 +11,7 @@ row; the chain simply continues from the last accepted one.
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -22,7 +23,13 @@ from events.model import Head, RecordedEvent
 from events.reading import decode_row
 from events.rotation import ROTATION_TYPE
 from events.signing import SigningKeyError
-from events.writer_connection import APPEND_LOCK, KnownHead, NotSent, writer_connection
+from events.writer_connection import (
+    APPEND_LOCK,
+    KnownHead,
+    NotCommitted,
+    OutcomeUnknown,
+    writer_connection,
+)
 from events.writer_sql import WriterSql
 
 __all__ = ["APPEND_LOCK", "BatchWriter", "WriterSql", "number_and_link"]
@@ -31,6 +38,9 @@ __all__ = ["APPEND_LOCK", "BatchWriter", "WriterSql", "number_and_link"]
 #: trips are a small part of it), and a 50-row INSERT ... SELECT FROM VALUES with casts ran
 #: slower than psycopg's pipelined executemany: 1.26x the peer against 1.52x, measured.
 ONE_STATEMENT_ROWS = 16
+
+#: How long to wait for the server process of a statement whose reply was lost to end.
+SETTLE_SECONDS = 10.0
 
 #: one append's answer: its events once committed, or why it was refused
 Answer = tuple[PendingAppend, list[RecordedEvent] | None, Exception | None]
@@ -50,7 +60,6 @@ class BatchWriter:
         self.store = store
         self.sql = WriterSql(store._postgres)
         self._driver_error = store.engine.dialect.loaded_dbapi.Error
-        self._integrity_error = store.engine.dialect.loaded_dbapi.IntegrityError
         #: batches committed in one statement, and batches that tried and went the long way
         self.counts = {"one_statement": 0, "long_way": 0}
         self._log_head = 0  # the head when the current batch took the lock
@@ -131,16 +140,23 @@ class BatchWriter:
                 return None
             keys = [p.idempotency_key for p in batch if p.idempotency_key is not None]
             connection.head = None  # known again only if this commits
+            last = head[0] if head else known[0]
             try:
                 inserted = self.insert_on_head(
                     self.sql.insert_on_head(len(rows), len(keys), len(unheld)),
-                    [*(v for row in rows for v in row), known[0].position, *keys,
+                    [*(v for row in rows for v in row),
+                     known[0].position, known[0].hash, known[0].position, *keys,
                      *(v for stream_id, version in unheld.items()
                        for v in (stream_id, version or None))])
-            except (NotSent, self._integrity_error):
+            except NotCommitted:
                 self.counts["long_way"] += 1
-                return None  # nothing was written: another writer came first, or a closed
-                # connection; the long way decides again on what the database holds
+                return None  # another writer came first, a closed connection, an error the
+                # server answered: the long way decides again on what the database holds
+            except OutcomeUnknown as lost:
+                if not self._committed_after_all(lost, last):
+                    self.counts["long_way"] += 1
+                    return None  # it never committed and never will: the long way is safe
+                inserted = len(rows)
             if inserted == 0:
                 self.counts["long_way"] += 1
                 return None  # the head moved (another process), or a key is stored
@@ -148,6 +164,34 @@ class BatchWriter:
                 raise RuntimeError(f"{inserted} of {len(rows)} rows inserted")
             connection.head = head
         return _hand_out(answers)
+
+    def _committed_after_all(self, lost: OutcomeUnknown, last: Head) -> bool:
+        """After a lost reply: end the server process that ran the statement (waiting until
+        it is gone, so it cannot commit later), then look for the statement's last row.
+        Raises ``lost`` when that cannot be settled: the batch then fails as a whole and is
+        not retried, since retrying could record it twice."""
+        try:
+            with self.store.engine.connect() as conn:
+                driver = conn.connection.driver_connection
+                driver.autocommit = True  # each look a fresh snapshot (pg_stat_activity too)
+                try:
+                    driver.execute("SELECT pg_terminate_backend(%s)", (lost.backend,))
+                    deadline = time.monotonic() + SETTLE_SECONDS
+                    while driver.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s",
+                                         (lost.backend,)).fetchone():
+                        if time.monotonic() > deadline:
+                            raise lost
+                        time.sleep(0.01)
+                    found = driver.execute("SELECT hash FROM events WHERE position = %s",
+                                           (last.position,)).fetchone()
+                finally:
+                    if not driver.closed:
+                        driver.autocommit = False  # as the pool lent it
+        except OutcomeUnknown:
+            raise
+        except Exception as error:
+            raise lost from error
+        return found is not None and found[0] == last.hash
 
     def insert_rows(self, cursor: Any, rows: list[tuple]) -> None:
         """Insert the accepted rows (one statement; tests replace it to fail a commit)."""

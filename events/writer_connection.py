@@ -27,6 +27,7 @@ PostgreSQL's run-to-run noise, so it was not worth the quoting.
 from __future__ import annotations
 
 import os
+import select
 import threading
 import time
 import weakref
@@ -46,19 +47,36 @@ APPEND_LOCK = "SELECT pg_advisory_xact_lock(4242001)"
 
 BEGIN_POSTGRES = f"BEGIN ISOLATION LEVEL READ COMMITTED; {APPEND_LOCK}"
 
-#: psycopg's errors for a session the server ended while it was idle (SQLSTATE 57P01
-#: admin_shutdown, 57P05 idle_session_timeout): nothing sent after that was run
-_ENDED_WHILE_IDLE = frozenset({"AdminShutdown", "IdleSessionTimeout"})
-
-
 #: The log head as this engine's writers last committed it (or read it under the lock): the
 #: head, the key that signed it, its type. Not trusted, only a guess checked by the statement
 #: that uses it (events.batch_write, the one-statement append).
 KnownHead = tuple[Head, str | None, str]
 
 
-class NotSent(Exception):
-    """The statement was certainly not run (see ``WriterConnection.run_alone``)."""
+class NotCommitted(Exception):
+    """The one statement certainly did not commit (see ``WriterConnection.run_alone``)."""
+
+
+class OutcomeUnknown(Exception):
+    """The one statement's reply was lost: it may have committed, or may still (the server
+    runs on until it notices the client is gone). ``backend`` is the server process that ran
+    it, to end before looking for its rows."""
+
+    def __init__(self, backend: int, error: BaseException) -> None:
+        super().__init__(f"the connection broke before the server answered: {error}")
+        self.backend = backend
+
+
+def _readable(driver: Any) -> bool:
+    """Whether anything arrived on an idle connection (a healthy one has nothing to read):
+    polled without waiting, so a session the server ended, or a dropped connection, is seen
+    before anything is sent on it."""
+    try:
+        poller = select.poll()
+        poller.register(driver.pgconn.socket, select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))
+    except Exception:  # no socket to poll: as good as closed
+        return True
 
 
 _SQLITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
@@ -194,26 +212,36 @@ class WriterConnection:
         """PostgreSQL, within a ``turn``: run one statement as its own transaction (autocommit:
         committed, its WAL flushed, when it returns) and return its row count.
 
-        Raises ``NotSent`` when the statement certainly did not run: the kept connection was
-        closed, or the server had ended its session while it was idle (a restart, an idle
-        timeout, a terminated backend), which it reports before reading anything sent. Any
-        other failure leaves the outcome to the caller, and the connection goes back to the
-        pool."""
+        Raises ``NotCommitted`` when the statement certainly did not commit:
+        - the kept connection was closed, or something arrived on it while it was idle (the
+          server's FATAL before it ended the session, or the end of the stream: a restart, an
+          idle timeout, a terminated backend, a dropped connection), seen without a round trip
+          before anything is sent;
+        - the server answered with an error (an SQLSTATE outside class 08): in autocommit the
+          statement was rolled back (a unique violation, a serialization failure, a lock
+          timeout, a cancel).
+        Raises ``OutcomeUnknown`` when the reply was lost (the connection broke while the
+        statement was sent or running): it may have committed, or may still. Either way the
+        connection goes back to the pool."""
         driver = self._connection().driver_connection
-        if driver.closed:
+        if driver.closed or _readable(driver):
+            self.head = None
             self.release(close=True)
-            raise NotSent("the writer's connection was closed")
+            raise NotCommitted("the writer's kept connection was closed while idle")
         driver.autocommit = True
+        backend = driver.info.backend_pid
         cursor = driver.cursor()
         try:
             cursor.execute(sql, params)
             count = cursor.rowcount
         except BaseException as error:
             self.head = None
-            idle_end = type(error).__name__ in _ENDED_WHILE_IDLE
             self._abandon(cursor, driver)
-            if idle_end:
-                raise NotSent(str(error)) from error
+            sqlstate = getattr(error, "sqlstate", None)
+            if sqlstate is not None and not sqlstate.startswith("08"):
+                raise NotCommitted(f"{type(error).__name__}: {error}") from error
+            if isinstance(error, Exception) and hasattr(error, "sqlstate"):
+                raise OutcomeUnknown(backend, error) from error  # a driver error, no answer
             raise
         self._done(cursor, driver)
         return count

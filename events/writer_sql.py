@@ -42,11 +42,12 @@ class WriterSql:
 
     def insert_on_head(self, rows: int, keys: int, streams: int = 0) -> str:
         """PostgreSQL: one statement that is a whole append in autocommit (events.head_append):
-        it takes the writer lock and inserts ``rows`` rows only if the log's head is still at
-        the position given last, and none of ``keys`` idempotency keys is stored yet; else
-        it inserts nothing; and, for ``streams`` streams the writer does not hold, only if
-        each stream's version is the one given. Parameters: each row's fields, the head
-        position, the keys, then each such stream's id and version (None for a new one)."""
+        it takes the writer lock and inserts ``rows`` rows only if the log's head is still
+        the event given (its position and hash: a lost tail refilled by another writer is
+        not the same head), none of ``keys`` idempotency keys is stored yet, and each of
+        ``streams`` streams the writer does not hold is at the version given; else it inserts
+        nothing. Parameters: each row's fields, the head's position and hash, the position
+        again, the keys, then each such stream's id and version (None for a new one)."""
         row = "(" + ", ".join(f"%s::{cast}" for cast in _CASTS) + ")"
         unused = (" AND NOT EXISTS (SELECT 1 FROM events AS k WHERE k.idempotency_key IN "
                   f"({self.marks(keys)}))") if keys else ""
@@ -56,7 +57,8 @@ class WriterSql:
                 f"INSERT INTO events ({', '.join(_FIELDS)}) "
                 f"SELECT v.* FROM (VALUES {', '.join([row] * rows)}) AS v({', '.join(_FIELDS)}) "
                 "WHERE EXISTS (SELECT 1 FROM locked) "
-                "AND (SELECT max(h.position) FROM events AS h) IS NOT DISTINCT FROM %s"
+                "AND EXISTS (SELECT 1 FROM events AS h WHERE h.position = %s AND h.hash = %s) "
+                "AND NOT EXISTS (SELECT 1 FROM events AS n WHERE n.position > %s)"
                 + unused)
 
     def marks(self, n: int) -> str:

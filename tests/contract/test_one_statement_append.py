@@ -6,14 +6,19 @@ signed, and nothing is recorded twice. On SQLite every batch takes the transacti
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 
 import pytest
 import sqlalchemy as sa
+from msgspec import structs
 
 from events import EventStore, NewEvent, make_engine, verify_chain
 from events.errors import ConcurrencyError, IdempotencyKeyReused
-from tests.batching import wait_until
+from events.group_commit import PendingAppend
+from tests.attacker import Attacker
+from tests.batching import HeldCommit, in_thread, wait_until
 
 
 def _one(n: int = 1, **data) -> list[NewEvent]:
@@ -26,6 +31,18 @@ def _counts(store) -> dict[str, int]:
 
 def _keys(signer) -> dict:
     return {signer.key_id: signer.public_key}
+
+
+def _lock_waiters(engine) -> list[int]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.text(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).scalars())
+
+
+def _writer_pid(store) -> int | None:
+    """The server process of the writer's kept connection (None between two)."""
+    fairy = store._writer.connection._fairy
+    return None if fairy is None else fairy.driver_connection.info.backend_pid
 
 
 def _ready(store, stream: str = "S-1") -> None:
@@ -135,12 +152,7 @@ def test_the_statement_waits_for_the_writer_lock(store, engine, db_kind):
             target=lambda: (store.append("S-1", _one(), expected_version=1), done.set()))
         appending.start()
         if db_kind == "postgresql":
-            def waiting() -> bool:
-                with engine.connect() as conn:
-                    return bool(conn.execute(sa.text(
-                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                        "AND NOT granted")).scalar())
-            wait_until(waiting)  # the append's statement waits on the lock
+            wait_until(lambda: _writer_pid(store) in _lock_waiters(engine))  # it waits
         assert not done.is_set() and store.count() == 1
     finally:
         if db_kind == "postgresql":
@@ -214,4 +226,132 @@ def test_a_large_batch_takes_the_transaction(store, signer):
     store.append("S-1", _one(ONE_STATEMENT_ROWS + 1), expected_version=2)
     assert _counts(store) == before  # neither sent nor tried: the long way at once
     assert store.count() == ONE_STATEMENT_ROWS + 3
+    assert verify_chain(store.engine, public_keys=_keys(signer)).ok
+
+
+# -- found by the adversarial review -------------------------------------------------------
+
+def _break_the_socket(store) -> int:
+    """Cut the writer's kept connection on this side, as a network reset would; return the
+    server process that ran it."""
+    driver = store._writer.connection._fairy.driver_connection
+    sock = socket.socket(fileno=os.dup(driver.pgconn.socket))
+    sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+    return driver.info.backend_pid
+
+
+@pytest.mark.parametrize("appends", [1, 2])
+def test_a_reply_lost_while_the_statement_waits_records_each_append_once(
+        store, engine, db_kind, signer, appends):
+    """The connection breaks while the statement waits for the writer lock: the server would
+    run it on once the lock is free. The writer ends that server process, finds nothing was
+    committed, and records the batch the long way: once, not twice."""
+    if db_kind != "postgresql":
+        pytest.skip("SQLite has no server to lose a reply from")
+    streams = [f"S-{n}" for n in range(1, appends + 1)]
+    for stream in streams:
+        store.append(stream, _one(), expected_version=0)
+        store.read_stream(stream)
+    batch = [PendingAppend(stream, _one(), None, None, {}) for stream in streams]
+    holder = engine.raw_connection()
+    holder.driver_connection.execute("SELECT pg_advisory_lock(4242001)")
+    try:
+        committing = in_thread(lambda: store._writer.commit(batch))
+        wait_until(lambda: _writer_pid(store) in _lock_waiters(engine))  # the statement
+        orphan = _break_the_socket(store)                                   # waits
+        wait_until(lambda: orphan not in (w := _lock_waiters(engine))
+                   and _writer_pid(store) not in (None, orphan) and _writer_pid(store) in w)
+    finally:  # the orphan is gone, the long way waits: free the lock
+        holder.driver_connection.execute("SELECT pg_advisory_unlock(4242001)")
+        holder.close()
+    committing.join()
+    assert committing.error is None, committing.error
+    assert all(p.error is None and p.result for p in batch), [p.error for p in batch]
+    assert [e.stream_id for e in store.read_all()] == [*streams, *streams]
+    assert _counts(store)["long_way"] >= 1
+    assert verify_chain(store.engine, public_keys=_keys(signer)).ok
+
+
+def test_a_lost_reply_of_a_statement_that_committed_is_acknowledged(store, db_kind):
+    """What settles a lost reply: the statement's last row is there (committed), or not."""
+    if db_kind != "postgresql":
+        pytest.skip("SQLite has no server to lose a reply from")
+    from events.batch_write import _head_of
+    from events.writer_connection import OutcomeUnknown
+
+    recorded = store.append("S-1", _one(), expected_version=0)
+    closed = store.engine.raw_connection()
+    gone = closed.driver_connection.info.backend_pid
+    closed.invalidate()  # that server process ends
+    lost = OutcomeUnknown(gone, RuntimeError("connection reset"))
+    assert store._writer._committed_after_all(lost, _head_of(recorded[-1])) is True
+    other = structs.replace(recorded[-1], hash="0" * 64)
+    assert store._writer._committed_after_all(lost, _head_of(other)) is False
+
+
+def test_a_lost_tail_refilled_by_another_process_does_not_fork_the_chain(
+        store, database_url, db_kind, signer):
+    """A failover to an asynchronous replica loses the last commit; another process appends
+    at that position; this process remembers its own event there. The head's position
+    matches again, its hash does not: the statement inserts nothing."""
+    store.append("S-1", _one(), expected_version=0)
+    store.append("S-2", _one(), expected_version=0)
+    store.read_stream("S-3")
+    Attacker(store.engine, db_kind).delete_last(1)  # the lost commit (bypasses the guard)
+    url, connect_args = database_url
+    other_engine = make_engine(url, connect_args=connect_args)
+    try:
+        EventStore(other_engine, signer=signer).append("S-9", _one(), expected_version=0)
+        assert store.append("S-3", _one(), expected_version=0)[0].position == 3
+        assert verify_chain(store.engine, public_keys=_keys(signer)).ok
+    finally:
+        other_engine.dispose()
+
+
+@pytest.mark.parametrize("isolation", ["read committed", "serializable"])
+def test_losing_the_race_to_another_process_goes_the_long_way(
+        store, database_url, db_kind, signer, isolation):
+    """Our statement takes its snapshot, then waits for the lock another process holds; that
+    process commits the next position. Under READ COMMITTED ours then fails on the primary
+    key, under a SERIALIZABLE server default with a serialization failure: either way it
+    committed nothing, and the append is recorded the long way."""
+    if db_kind != "postgresql":
+        pytest.skip("SQLite takes the transaction every time")
+    url, connect_args = database_url
+    level = isolation.replace(" ", "\\ ")  # libpq options: a space in a value is escaped
+    options = f"{connect_args.get('options', '')} -c default_transaction_isolation={level}"
+    ours_engine = make_engine(url, connect_args={**connect_args, "options": options})
+    other_engine = make_engine(url, connect_args=connect_args)
+    try:
+        ours = EventStore(ours_engine, signer=signer)
+        _ready(ours)
+        ours.append("S-1", _one(), expected_version=1)
+        other = EventStore(other_engine, signer=signer)
+        with HeldCommit(other) as held:  # the other holds the lock, before its INSERT
+            theirs = in_thread(lambda: other.append("S-9", _one(), expected_version=0))
+            assert held.reached.wait(30)
+            before = _counts(ours)
+            mine = in_thread(lambda: ours.append("S-1", _one(), expected_version=2))
+            wait_until(lambda: _writer_pid(ours) in _lock_waiters(ours_engine))
+            held.release()
+            theirs.join(), mine.join()
+        assert theirs.error is None and mine.error is None, (theirs.error, mine.error)
+        assert theirs.result[0].position == 3 and mine.result[0].position == 4
+        assert _counts(ours)["long_way"] == before["long_way"] + 1
+        assert verify_chain(ours_engine, public_keys=_keys(signer)).ok
+    finally:
+        ours_engine.dispose()
+        other_engine.dispose()
+
+
+def test_a_connection_dropped_while_idle_without_a_word_is_replaced(store, db_kind, signer):
+    """A proxy or a crash restart drops the idle connection without the server's FATAL: the
+    writer sees the end of the stream before sending and goes the long way on a new one."""
+    if db_kind != "postgresql":
+        pytest.skip("SQLite has no server to drop the connection")
+    _ready(store)
+    _break_the_socket(store)
+    assert store.append("S-1", _one(), expected_version=1)[0].position == 2
+    assert store.count() == 2
     assert verify_chain(store.engine, public_keys=_keys(signer)).ok
