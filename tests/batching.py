@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from sqlalchemy.engine import Engine
 
 from events import EventStore
 
@@ -29,6 +32,24 @@ def wait_until(condition: Callable[[], bool], seconds: float = 20) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("the condition never held")
         time.sleep(0.002)
+
+
+@contextmanager
+def holding_the_writer_lock(engine: Engine) -> Iterator[None]:
+    """Hold the store's writer lock from a connection of its own, as another process would
+    (PostgreSQL: the advisory lock; SQLite: a write transaction), until the block ends."""
+    from events.writer_connection import APPEND_LOCK
+
+    holder = engine.raw_connection()
+    driver = holder.driver_connection
+    postgres = engine.dialect.name == "postgresql"
+    try:
+        driver.execute(APPEND_LOCK.replace("pg_advisory_xact_lock", "pg_advisory_lock")
+                       if postgres else "BEGIN IMMEDIATE")
+        yield
+    finally:
+        driver.execute("SELECT pg_advisory_unlock_all()" if postgres else "ROLLBACK")
+        holder.close()
 
 
 class Outcome:

@@ -18,7 +18,7 @@ from events import EventStore, NewEvent, make_engine, verify_chain
 from events.errors import ConcurrencyError, IdempotencyKeyReused
 from events.group_commit import PendingAppend
 from tests.attacker import Attacker
-from tests.batching import HeldCommit, in_thread, wait_until
+from tests.batching import HeldCommit, holding_the_writer_lock, in_thread, wait_until
 
 
 def _one(n: int = 1, **data) -> list[NewEvent]:
@@ -141,25 +141,14 @@ def test_a_connection_the_server_closed_meanwhile_loses_nothing_and_records_noth
 
 def test_the_statement_waits_for_the_writer_lock(store, engine, db_kind):
     _ready(store)
-    holder = engine.raw_connection()
     done = threading.Event()
-    try:
-        if db_kind == "postgresql":
-            holder.driver_connection.execute("SELECT pg_advisory_lock(4242001)")
-        else:
-            holder.driver_connection.execute("BEGIN IMMEDIATE")
+    with holding_the_writer_lock(engine):
         appending = threading.Thread(
             target=lambda: (store.append("S-1", _one(), expected_version=1), done.set()))
         appending.start()
         if db_kind == "postgresql":
             wait_until(lambda: _writer_pid(store) in _lock_waiters(engine))  # it waits
         assert not done.is_set() and store.count() == 1
-    finally:
-        if db_kind == "postgresql":
-            holder.driver_connection.execute("SELECT pg_advisory_unlock(4242001)")
-        else:
-            holder.driver_connection.execute("ROLLBACK")
-        holder.close()
     appending.join(30)
     assert done.is_set() and store.count() == 2
 
@@ -254,17 +243,12 @@ def test_a_reply_lost_while_the_statement_waits_records_each_append_once(
         store.append(stream, _one(), expected_version=0)
         store.read_stream(stream)
     batch = [PendingAppend(stream, _one(), None, None, {}) for stream in streams]
-    holder = engine.raw_connection()
-    holder.driver_connection.execute("SELECT pg_advisory_lock(4242001)")
-    try:
+    with holding_the_writer_lock(engine):  # freed once the orphan is gone, the long way waits
         committing = in_thread(lambda: store._writer.commit(batch))
         wait_until(lambda: _writer_pid(store) in _lock_waiters(engine))  # the statement
         orphan = _break_the_socket(store)                                   # waits
         wait_until(lambda: orphan not in (w := _lock_waiters(engine))
                    and _writer_pid(store) not in (None, orphan) and _writer_pid(store) in w)
-    finally:  # the orphan is gone, the long way waits: free the lock
-        holder.driver_connection.execute("SELECT pg_advisory_unlock(4242001)")
-        holder.close()
     committing.join()
     assert committing.error is None, committing.error
     assert all(p.error is None and p.result for p in batch), [p.error for p in batch]

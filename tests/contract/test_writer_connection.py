@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from events import EventStore, NewEvent, verify_chain
+from tests.batching import holding_the_writer_lock
 
 
 def _one(n: int = 1) -> list[NewEvent]:
@@ -119,21 +120,9 @@ def test_a_lock_that_times_out_fails_that_append_only(engine, database_url, db_k
     impatient = make_engine(url, connect_args=args)
     store = EventStore(impatient, signer=signer)
     store.append("S-1", _one(), expected_version=0)
-    holder = engine.raw_connection()
-    try:
-        driver = holder.driver_connection
-        if db_kind == "postgresql":
-            driver.execute("SELECT pg_advisory_lock(4242001)")
-        else:
-            driver.execute("BEGIN IMMEDIATE")
-        with pytest.raises((psycopg.errors.LockNotAvailable, sqlite3.OperationalError)):
-            store.append("S-1", _one(), expected_version=1)
-    finally:
-        if db_kind == "postgresql":
-            holder.driver_connection.execute("SELECT pg_advisory_unlock(4242001)")
-        else:
-            holder.driver_connection.execute("ROLLBACK")
-        holder.close()
+    with holding_the_writer_lock(engine), pytest.raises(
+            (psycopg.errors.LockNotAvailable, sqlite3.OperationalError)):
+        store.append("S-1", _one(), expected_version=1)
     assert store.count() == 1
     store.append("S-1", _one(), expected_version=1)
     assert store.count() == 2 and verify_chain(impatient).ok
