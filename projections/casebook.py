@@ -87,24 +87,36 @@ class Casebook:
     position: int = 0
     entries: dict[str, Entry] = field(default_factory=dict)
     workflow: Workflow = field(default_factory=Workflow)
-    # current(form) answers, kept until the next apply(): the projections ask the same few
-    # forms dozens of times, and each answer would otherwise scan every entry.
-    _current: dict[str | None, list[Entry]] = field(default_factory=dict, repr=False,
-                                                    compare=False)
+    # current(form) answers (key None: every form), each found by one scan and then kept up
+    # to date by apply(): a new entry extends them, a correction or void drops them. Every
+    # write asks a few forms several times over a casebook that a fork copies for each
+    # request, and a scan per question grew with the casebook (issue #13). Tuples, never
+    # changed in place, so that forks share them.
+    _current: dict[str | None, tuple[Entry, ...]] = field(default_factory=dict, repr=False,
+                                                          compare=False)
 
-    def _current_of(self, form: str | None) -> list[Entry]:
+    def _current_of(self, form: str | None) -> tuple[Entry, ...]:
         found = self._current.get(form)
         if found is None:
-            found = self._current[form] = [
+            found = self._current[form] = tuple(
                 e for e in self.entries.values()
-                if not e.voided and (form is None or e.form == form)]
+                if not e.voided and (form is None or e.form == form))
         return found
+
+    def _added(self, entry: Entry) -> None:
+        """A new entry, last in entry order: it joins the kept answers it belongs to."""
+        kept = self._current
+        for key in (entry.form, None):
+            found = kept.get(key)
+            if found is not None:
+                kept[key] = (*found, entry)
 
     def fork(self) -> Casebook:
         """A copy to apply later events to, leaving this one as it is: the entries are shared
-        (``apply`` replaces an entry it changes instead of changing it), the workflow copied."""
+        (``apply`` replaces an entry it changes instead of changing it), the workflow copied,
+        and so are the kept current(form) answers (their tuples shared)."""
         return Casebook(self.subject_id, self.site_id, self.version, self.position,
-                        dict(self.entries), self.workflow.fork())
+                        dict(self.entries), self.workflow.fork(), dict(self._current))
 
     def current(self, form: str | None = None) -> list[Entry]:
         """Return the entries that count (not voided), optionally of one form, in entry order."""
@@ -191,17 +203,21 @@ def fold_casebook(events: Iterable[RecordedEvent], *, up_to_position: int | None
 def apply(book: Casebook, event: RecordedEvent) -> None:
     """Apply one event to a casebook in place (the fold's step)."""
     book.version, book.position = event.stream_version, event.position
-    if book._current:
-        book._current.clear()
     data = event.data
     if "entry_id" in data and "form" in data and "values" in data:
         values = dict(data["values"])  # one copy; the original version shares it
-        book.entries[data["entry_id"]] = Entry(
+        entry = Entry(
             data["entry_id"], data["form"], event.type, values,
             dict(data.get("derived") or {}), event.position, event.recorded_at,
             [_version("original", event, values, values, None)],
         )
+        if data["entry_id"] in book.entries:  # replaced where it stood: answers change
+            book._current = {}
+        else:
+            book._added(entry)
+        book.entries[data["entry_id"]] = entry
     elif event.type == CORRECTED:
+        book._current = {}  # the entry is replaced by a changed copy: ask again
         entry = book.entries[data["entry_id"]] = _changed(book.entries[data["entry_id"]])
         entry.values = {**entry.values, **data["changes"]}
         entry.values = {k: v for k, v in entry.values.items() if v is not None}
@@ -211,6 +227,7 @@ def apply(book: Casebook, event: RecordedEvent) -> None:
             _version("correction", event, entry.values, dict(data["changes"]),
                      data.get("reason")))
     elif event.type == VOIDED:
+        book._current = {}
         entry = book.entries[data["entry_id"]] = _changed(book.entries[data["entry_id"]])
         entry.voided, entry.void_reason = True, data.get("reason")
         entry.versions.append(_version("void", event, entry.values, {}, data.get("reason")))
