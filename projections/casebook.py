@@ -7,7 +7,7 @@ A pure function over recorded events: no database, no Flask. Form events carry
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -89,11 +89,17 @@ class Casebook:
     workflow: Workflow = field(default_factory=Workflow)
     # current(form) answers (key None: every form), each found by one scan and then kept up
     # to date by apply(): a new entry extends them, a correction or void drops them. Every
-    # write asks a few forms several times over a casebook that a fork copies for each
-    # request, and a scan per question grew with the casebook (issue #13). Tuples, never
-    # changed in place, so that forks share them.
+    # write asks a few forms several times over a casebook forked for each request, and a
+    # scan per question grew with the casebook (issue #13). A fork shares the parent's dict
+    # until either applies an event that changes the entries (copy on write), so what one
+    # request finds out is there for the casebook the cache keeps and for the next request.
+    # Tuples, never changed in place.
     _current: dict[str | None, tuple[Entry, ...]] = field(default_factory=dict, repr=False,
                                                           compare=False)
+    # entry_aggregate() answers: name -> (of_entry, the concatenation of of_entry(e) over the
+    # current entries), kept and shared like _current.
+    _aggregates: dict[str, tuple[Callable[[Entry], tuple[Any, ...]], tuple[Any, ...]]] = \
+        field(default_factory=dict, repr=False, compare=False)
 
     def _current_of(self, form: str | None) -> tuple[Entry, ...]:
         found = self._current.get(form)
@@ -103,20 +109,40 @@ class Casebook:
                 if not e.voided and (form is None or e.form == form))
         return found
 
+    def entry_aggregate(self, name: str, of_entry: Callable[[Entry], tuple[Any, ...]]
+                        ) -> tuple[Any, ...]:
+        """The concatenation of ``of_entry(e)`` over the current entries in entry order,
+        worked out once and then extended by each new entry (``of_entry`` must be a pure
+        function of the entry; ``name`` names it)."""
+        kept = self._aggregates.get(name)
+        if kept is None:
+            kept = self._aggregates[name] = (of_entry, tuple(
+                item for entry in self._current_of(None) for item in of_entry(entry)))
+        return kept[1]
+
     def _added(self, entry: Entry) -> None:
-        """A new entry, last in entry order: it joins the kept answers it belongs to."""
-        kept = self._current
+        """A new entry, last in entry order: it joins the kept answers it belongs to, in
+        copies of the dicts (a fork taken before shares the old ones)."""
+        current = dict(self._current)
         for key in (entry.form, None):
-            found = kept.get(key)
+            found = current.get(key)
             if found is not None:
-                kept[key] = (*found, entry)
+                current[key] = (*found, entry)
+        self._current = current
+        self._aggregates = {name: (of_entry, (*items, *of_entry(entry)))
+                            for name, (of_entry, items) in self._aggregates.items()}
+
+    def _entries_changed(self) -> None:
+        """An entry was replaced (corrected, voided, submitted again): ask everything again."""
+        self._current, self._aggregates = {}, {}
 
     def fork(self) -> Casebook:
         """A copy to apply later events to, leaving this one as it is: the entries are shared
         (``apply`` replaces an entry it changes instead of changing it), the workflow copied,
-        and so are the kept current(form) answers (their tuples shared)."""
+        and the kept answers shared until either side's entries change."""
         return Casebook(self.subject_id, self.site_id, self.version, self.position,
-                        dict(self.entries), self.workflow.fork(), dict(self._current))
+                        dict(self.entries), self.workflow.fork(), self._current,
+                        self._aggregates)
 
     def current(self, form: str | None = None) -> list[Entry]:
         """Return the entries that count (not voided), optionally of one form, in entry order."""
@@ -212,12 +238,12 @@ def apply(book: Casebook, event: RecordedEvent) -> None:
             [_version("original", event, values, values, None)],
         )
         if data["entry_id"] in book.entries:  # replaced where it stood: answers change
-            book._current = {}
+            book._entries_changed()
         else:
             book._added(entry)
         book.entries[data["entry_id"]] = entry
     elif event.type == CORRECTED:
-        book._current = {}  # the entry is replaced by a changed copy: ask again
+        book._entries_changed()  # the entry is replaced by a changed copy: ask again
         entry = book.entries[data["entry_id"]] = _changed(book.entries[data["entry_id"]])
         entry.values = {**entry.values, **data["changes"]}
         entry.values = {k: v for k, v in entry.values.items() if v is not None}
@@ -227,7 +253,7 @@ def apply(book: Casebook, event: RecordedEvent) -> None:
             _version("correction", event, entry.values, dict(data["changes"]),
                      data.get("reason")))
     elif event.type == VOIDED:
-        book._current = {}
+        book._entries_changed()
         entry = book.entries[data["entry_id"]] = _changed(book.entries[data["entry_id"]])
         entry.voided, entry.void_reason = True, data.get("reason")
         entry.versions.append(_version("void", event, entry.values, {}, data.get("reason")))

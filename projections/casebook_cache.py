@@ -60,6 +60,20 @@ class CasebookCache:
                 self._books.popitem(last=False)
         return book.fork()
 
+    def keep(self, stream_id: str, book: Casebook) -> None:
+        """Keep a casebook a caller carried forward from one handed out here, by applying the
+        stream's next recorded events in order (the edit checks do, after a write), when it
+        is newer than the newest kept: the next read starts from it, with what was worked
+        out on it (``Casebook.current``, ``Casebook.entry_aggregate``). It is used only
+        where its last event stands at its version in the stream read, like any kept one."""
+        with self._lock:
+            kept = self._books.get(stream_id, ())
+            if kept and kept[-1].version >= book.version:
+                return
+            self._books[stream_id] = (*kept[-(self.versions - 1):], book.fork())
+            self._books.move_to_end(stream_id)
+            while len(self._books) > self.max_books:
+                self._books.popitem(last=False)
 
     def forget(self, stream_id: str) -> None:
         """Drop the casebooks kept for a stream (the next read folds it from its events)."""
@@ -77,6 +91,14 @@ def casebook_of(store: Any, events: Sequence[RecordedEvent]) -> Casebook | None:
     if cache is None:
         cache = _CACHES.setdefault(store, CasebookCache())
     return cache.casebook(events)
+
+
+def keep_casebook(store: Any, book: Casebook) -> None:
+    """Offer this store's cache a casebook carried forward by recorded events (see
+    ``CasebookCache.keep``)."""
+    cache = _CACHES.get(store)
+    if cache is not None:
+        cache.keep(book.subject_id, book)
 
 
 def forget_casebooks(store: Any, stream_id: str) -> None:

@@ -69,9 +69,7 @@ def _entry_findings(entry: Entry) -> list[Finding]:
 
 def findings(book: Casebook, *, config: TrialConfig = DEFAULT_TRIAL) -> list[Finding]:
     """Return every soft edit-check failure of the casebook as it stands."""
-    found: list[Finding] = []
-    for entry in book.current():
-        found.extend(entry_findings(entry))
+    found: list[Finding] = list(book.entry_aggregate("edit_check_findings", entry_findings))
     for item in unreported_ich(book.current("neuro_assessment"), book.current("adverse_event")):
         found.append(Finding("ich_not_reported_as_ae", item["entry_id"],
                              "intracranial_hemorrhage",

@@ -12,6 +12,7 @@ from ecrf.commands.subjects import casebook_of
 from ecrf.errors import Conflict
 from events import EventStore, NewEvent, RecordedEvent
 from projections.casebook import Casebook, apply
+from projections.casebook_cache import keep_casebook
 from projections.edit_checks import findings
 from projections.trial_config import TrialConfig
 
@@ -42,6 +43,8 @@ def run_edit_checks(store: EventStore, book: Casebook, outcome: Outcome,
         opened = _reconcile(store, book, config, cause)
     except Conflict:  # a lock came in between: the next write reconciles
         return outcome
+    finally:  # the next request starts from it, with the answers the checks worked out
+        keep_casebook(store, book)
     return replace(outcome, automatic_queries=automatic_queries_of(opened, cause)) \
         if outcome.automatic_queries is not None else outcome
 

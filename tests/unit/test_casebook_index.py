@@ -23,12 +23,19 @@ def scan(book: Casebook, form: str | None) -> list[Any]:
             if not e.voided and (form is None or e.form == form)]
 
 
+def of_entry(entry: Any) -> tuple[Any, ...]:
+    """A pure function of an entry, as the edit checks' findings are (none for most)."""
+    return (entry.entry_id, entry.values.get("n")) if entry.form != "vital_signs" else ()
+
+
 def assert_answers_like_a_scan(book: Casebook) -> None:
     for form in ASKED:
         expected = scan(book, form)
         assert book.current(form) == expected, form
         assert book.latest(form) == (expected[-1] if expected else None), form
         assert all(a is b for a, b in zip(book.current(form), expected, strict=True)), form
+    assert book.entry_aggregate("pairs", of_entry) == tuple(
+        item for entry in scan(book, None) for item in of_entry(entry))
 
 
 class Stream:
@@ -79,6 +86,12 @@ def test_the_kept_lists_answer_like_a_scan_in_every_version_and_fork(seed: int) 
         event = stream.step()
         if rng.random() < 0.3:  # a fork taken now, applied to on its own later
             forks.append((len(stream.events) - 1, book.fork()))
+        if rng.random() < 0.3:  # a request's fork asks first, then carries on alone
+            request = book.fork()
+            assert_answers_like_a_scan(request)
+            apply(request, stream.events[-1])
+            assert_answers_like_a_scan(request)
+            assert_answers_like_a_scan(book)  # its answers reached the book it forked
         apply(book, event)
         assert_answers_like_a_scan(book)
         book = book.fork() if rng.random() < 0.5 else book
@@ -93,6 +106,22 @@ def test_the_kept_lists_answer_like_a_scan_in_every_version_and_fork(seed: int) 
             apply(fork, event)
         assert_answers_like_a_scan(fork)
         assert fork.to_dict() == book.to_dict()
+
+
+def test_what_a_fork_finds_out_is_kept_for_the_casebook_it_was_forked_from() -> None:
+    stream = Stream(random.Random(2))
+    for _ in range(30):
+        stream.step()
+    kept = fold_casebook(stream.events)
+    kept._current, kept._aggregates = {}, {}
+    request = kept.fork()
+    request.current("platelet_count")
+    request.entry_aggregate("pairs", of_entry)
+    assert "platelet_count" in kept._current and "pairs" in kept._aggregates
+    event = stream.step()
+    apply(request, event)  # from here on the two differ, and so do their answers
+    assert_answers_like_a_scan(request)
+    assert_answers_like_a_scan(kept)
 
 
 def test_a_caller_changing_what_current_returned_changes_no_casebook() -> None:
