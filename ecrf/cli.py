@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -119,11 +120,19 @@ def serve(host: str, port: int, threads: int) -> None:
                    "choose another with --port", err=True)
         sys.exit(2)
     click.echo(f"eCRF API on http://{host}:{port}/api/v1 (OpenAPI UI: /api/v1/docs)")
+    signal.signal(signal.SIGTERM, _stop_serving)
     try:
         server.run()
     finally:
         stop.set()
         witness_now(app)  # the last writes are witnessed when the server stops
+
+
+def _stop_serving(_signum: int, _frame: object) -> None:
+    """SIGTERM (a service manager's stop) leaves waitress's loop as Ctrl-C does: the requests
+    in flight finish (waitress waits up to 5 s), the last writes are witnessed and the last
+    request-log lines written before the process exits."""
+    raise SystemExit(0)
 
 
 def _probe(host: str, port: int) -> None:

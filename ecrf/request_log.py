@@ -2,14 +2,23 @@
 
 Logged: time, request id, method, path, status, duration, role. Never logged: bodies, query
 strings, headers, tokens, usernames or any value of a form (they may identify a person).
+
+Lines are written in batches by a thread of their own (``BatchingStreamHandler``): a request
+only queues its record.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
+import os
+import sys
+import threading
 import time
+import weakref
 from datetime import UTC, datetime
+from typing import TextIO
 
 from flask import Flask, Response, g, request
 
@@ -26,10 +35,86 @@ class JsonFormatter(logging.Formatter):
                            **fields}, separators=(",", ":"))
 
 
+class BatchingStreamHandler(logging.Handler):
+    """Write records to a stream in batches, from a thread of its own.
+
+    ``emit`` only queues the record: no formatting, no write, no lock held across I/O in the
+    request's thread. Every ``interval`` seconds the thread formats what is queued and writes
+    it in one call. Under 8 clients, a ``StreamHandler`` that wrote and flushed each line
+    inside its lock, giving up the GIL each time, cost ~0.1 ms of CPU a request (an efficacy
+    read went from 0.90 to 0.79 ms without it; one call alone takes 13 us).
+
+    Lines come out in the order the records came, at most ``interval`` late, and the rest on
+    ``flush``/``close`` (``logging.shutdown`` at exit; `ecrf serve` exits so on SIGTERM). A
+    process killed outright loses at most the last ``interval`` of lines: the event log, not
+    this, is the record of what was done. A forked child starts a thread of its own.
+    """
+
+    def __init__(self, stream: TextIO | None = None, interval: float = 0.2) -> None:
+        super().__init__()
+        self.stream = stream if stream is not None else sys.stderr
+        self.interval = interval
+        self._queued: collections.deque[logging.LogRecord] = collections.deque()
+        self._writing = threading.Lock()  # one batch at a time, in order
+        self._starting = threading.Lock()
+        self._stop = threading.Event()
+        self._pid: int | None = None
+        # A forked child starts afresh: the records queued are the parent's to write, and a
+        # fork while the parent's thread wrote would leave the child's lock held for good.
+        child = weakref.WeakMethod(self._start_afresh)
+        os.register_at_fork(after_in_child=lambda: (renew := child()) and renew())
+
+    def _start_afresh(self) -> None:
+        self._queued = collections.deque()
+        self._writing, self._starting = threading.Lock(), threading.Lock()
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        """Filter and queue, without the handler's lock (appending to a deque is atomic)."""
+        if not self.filter(record):
+            return False
+        self.emit(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._queued.append(record)
+        if self._pid != os.getpid():
+            self._start()
+
+    def _start(self) -> None:
+        with self._starting:
+            if self._pid == os.getpid() or self._stop.is_set():
+                return
+            self._pid = os.getpid()
+            threading.Thread(target=self._run, name="request-log", daemon=True).start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.flush()
+
+    def flush(self) -> None:
+        """Format and write every queued record, in one write."""
+        with self._writing:
+            lines = []
+            while self._queued:
+                record = self._queued.popleft()
+                try:
+                    lines.append(self.format(record))
+                except Exception:
+                    self.handleError(record)
+            if lines:
+                self.stream.write("\n".join(lines) + "\n")
+                self.stream.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.flush()
+        super().close()
+
+
 def init_app(app: Flask) -> None:
     """Log every request as JSON and echo its id in the X-Request-Id response header."""
     if not log.handlers:
-        handler = logging.StreamHandler()
+        handler = BatchingStreamHandler()
         handler.setFormatter(JsonFormatter())
         log.addHandler(handler)
         log.setLevel(logging.INFO)

@@ -1,0 +1,135 @@
+"""The request log's handler queues records and writes them in batches from a thread of its
+own: the caller's thread never formats or writes, nothing is lost or reordered, what is left
+is written on close, and a forked child writes its own lines even if it forked mid-write."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import threading
+import time
+import warnings
+from pathlib import Path
+
+from ecrf.request_log import BatchingStreamHandler, JsonFormatter
+
+
+class RecordingStream(io.StringIO):
+    """A stream that notes which thread wrote each time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writers: set[int] = set()
+
+    def write(self, text: str) -> int:
+        self.writers.add(threading.get_ident())
+        return super().write(text)
+
+
+def record(n: int, thread: int = 0) -> logging.LogRecord:
+    return logging.makeLogRecord({"name": "ecrf.request", "levelno": logging.INFO,
+                                  "levelname": "INFO", "msg": "request",
+                                  "fields": {"request_id": f"{thread}-{n}", "status": 201}})
+
+
+def lines_of(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def wait_for_lines(read, count: int, seconds: float = 20.0) -> list[dict]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        lines = lines_of(read())
+        if len(lines) >= count:
+            return lines
+        time.sleep(0.02)
+    return lines_of(read())
+
+
+def test_records_from_many_threads_are_written_by_the_handlers_thread_in_order():
+    stream = RecordingStream()
+    handler = BatchingStreamHandler(stream, interval=0.05)
+    handler.setFormatter(JsonFormatter())
+    emitters: set[int] = set()
+    start = threading.Barrier(8)
+
+    def emit(thread: int) -> None:
+        emitters.add(threading.get_ident())
+        start.wait()
+        for n in range(300):
+            handler.handle(record(n, thread))
+
+    threads = [threading.Thread(target=emit, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = wait_for_lines(stream.getvalue, 2400)  # written without anyone calling flush
+    try:
+        assert len(lines) == 2400
+        assert stream.writers and not stream.writers & emitters  # never in a caller's thread
+        for thread in range(8):  # each thread's lines complete and in its order
+            assert [x["request_id"] for x in lines if x["request_id"].startswith(f"{thread}-")
+                    ] == [f"{thread}-{n}" for n in range(300)]
+        assert {x["logger"] for x in lines} == {"ecrf.request"}
+    finally:
+        handler.close()
+
+
+def test_close_writes_what_is_still_queued():
+    stream = io.StringIO()
+    handler = BatchingStreamHandler(stream, interval=3600)  # the thread never gets to it
+    handler.setFormatter(JsonFormatter())
+    for n in range(5):
+        handler.handle(record(n))
+    assert stream.getvalue() == ""  # queued, not written by the caller
+    handler.close()
+    assert [x["request_id"] for x in lines_of(stream.getvalue())] == [f"0-{n}" for n in range(5)]
+
+
+def test_a_filtered_out_record_is_not_written():
+    stream = io.StringIO()
+    handler = BatchingStreamHandler(stream, interval=3600)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(lambda r: r.fields["status"] != 201)
+    assert handler.handle(record(1)) is False
+    handler.close()
+    assert stream.getvalue() == ""
+
+
+def test_a_child_forked_while_the_parent_writes_writes_its_own_lines(tmp_path: Path):
+    path = tmp_path / "log.jsonl"
+    with path.open("a") as stream:
+        handler = BatchingStreamHandler(stream, interval=0.05)
+        handler.setFormatter(JsonFormatter())
+        handler.handle(record(1, thread=1))  # the parent's thread is running
+        held, release = threading.Event(), threading.Event()
+
+        def write_slowly() -> None:  # another thread of the parent, in the middle of a write
+            with handler._writing:
+                held.set()
+                release.wait(30)
+
+        writer = threading.Thread(target=write_slowly)
+        writer.start()
+        held.wait(30)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the child: its own thread writes its line, with a lock of its own
+            try:
+                handler.handle(record(2, thread=2))
+                deadline = time.monotonic() + 10
+                while handler._queued and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                os._exit(0 if not handler._queued else 1)
+            except BaseException:
+                os._exit(2)
+        release.set()
+        writer.join()
+        _, status = os.waitpid(pid, 0)
+        handler.close()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sorted(x["request_id"] for x in lines_of(path.read_text())) == ["1-1", "2-2"]
