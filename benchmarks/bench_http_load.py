@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import signal
 import socket
-import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,25 +31,30 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.http_load_model import (  # noqa: E402
+    CLIENTS,
+    PG_URL,
+    SUBJECTS,
+    WRK_THREADS,
+    Run,
+    Workload,
+    admin,
+)
+from benchmarks.http_load_report import report, write_docs  # noqa: E402
 from ecrf.accounts.model import User  # noqa: E402
 from ecrf.accounts.service import create_user  # noqa: E402
 from ecrf.builder import SubjectBuilder  # noqa: E402
 from ecrf.schema import upgrade  # noqa: E402
-from ecrf.server import DEFAULT_THREADS  # noqa: E402
 from events import EventStore, make_engine, verify_chain  # noqa: E402
 from events.signing import create_key_pair  # noqa: E402
 
 PASSWORD = "load-test-password"
-SUBJECTS, CLIENTS, WRK_THREADS = 64, 8, 2
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 # `ecrf serve` from this checkout (the venv's `ecrf` script would import the installed one).
 SERVE = "import sys; from ecrf.cli import main; sys.argv[0] = 'ecrf'; sys.exit(main())"
 # Statuses counted per wrk thread (one table increment per answer, the same for both
@@ -75,46 +77,6 @@ function done(summary, latency, requests)
     latency:percentile(95) / 1000, latency:percentile(99) / 1000, table.concat(parts, ",")))
 end
 """
-
-
-@dataclass(frozen=True)
-class Run:
-    """One wrk run: answers/s, latency percentiles (ms), answers by status, socket errors."""
-
-    rps: float
-    seconds: float
-    p50: float
-    p95: float
-    p99: float
-    statuses: dict[int, int]
-    errors: int
-
-    @property
-    def non_2xx(self) -> int:
-        return sum(n for status, n in self.statuses.items() if not 200 <= status < 300)
-
-    @property
-    def ok_rps(self) -> float:
-        """2xx answers/s: in the one-subject workload, the accepted submissions."""
-        return sum(n for s, n in self.statuses.items() if 200 <= s < 300) / self.seconds
-
-    @property
-    def conflicts(self) -> int:
-        return self.statuses.get(409, 0)
-
-
-@dataclass
-class Workload:
-    """A workload's runs against the bare app and against ecrf (same index: same turn)."""
-
-    key: str
-    label: str
-    bare_kind: str
-    bare: list[Run] = field(default_factory=list)
-    ecrf: list[Run] = field(default_factory=list)
-
-    def median(self, side: str, attr: str) -> float:
-        return statistics.median(getattr(r, attr) for r in getattr(self, side))
 
 
 def free_port() -> int:
@@ -173,7 +135,8 @@ def token(base: str) -> str:
 
 
 def lua_script(kind: str, bearer: str, subjects: list[str]) -> str:
-    """kind: submit | read | mixed (80% submit) for ecrf; bare-post | bare-get | bare-mixed."""
+    """kind: submit | read | mixed (80% submit) for ecrf; bare-post | bare-get | bare-mixed;
+    floor-submit | floor-read for benchmarks/floor_app.py."""
     body = json.dumps({"visit": "UNSCHEDULED", "platelets": 55,
                        "collected_at": f"{datetime.now(UTC).date()}T08:00:00Z"})
     return f"""
@@ -193,6 +156,10 @@ request = function()
     return wrk.format("GET", "/api/v1/subjects/" .. s .. "/efficacy", headers)
   elseif kind == "bare-get" then
     return wrk.format("GET", "/bare", headers)
+  elseif kind == "floor-submit" then
+    return wrk.format("POST", "/floor/subjects/" .. s .. "/forms/platelet_count", headers, body)
+  elseif kind == "floor-read" then
+    return wrk.format("GET", "/floor/subjects/" .. s .. "/efficacy", headers)
   end
   return wrk.format("POST", "/bare", headers, body)
 end
@@ -225,17 +192,9 @@ def fresh_database(db: str, work: Path) -> tuple[str, dict, str, Callable[[], No
             lambda: admin(f"DROP SCHEMA {schema} CASCADE"))
 
 
-def admin(sql: str) -> str | None:
-    engine = make_engine(PG_URL)
-    with engine.begin() as conn:
-        result = conn.exec_driver_sql(sql)
-        value = result.scalar() if result.returns_rows else None
-    engine.dispose()
-    return value
-
-
-WORKLOADS = (("submit", "form submission (platelet_count), 64 subjects", "bare-post"),
-             ("read", "efficacy read, 64 subjects", "bare-get"),
+WORKLOADS = (("submit", "form submission (platelet_count), 64 subjects", "bare-post",
+              "floor-submit"),
+             ("read", "efficacy read, 64 subjects", "bare-get", "floor-read"),
              ("mixed", "mixed (80% submission, 20% efficacy read), 64 subjects", "bare-mixed"),
              ("one", "8 clients submitting to ONE subject, no If-Match", "bare-post"))
 
@@ -258,15 +217,17 @@ def phase(db: str, args: argparse.Namespace) -> tuple[list[Workload], float]:
                                env=env, cwd=ROOT, capture_output=True, text=True).stdout
         if not where.startswith(str(ROOT)):
             raise RuntimeError(f"the server would import ecrf from {where.strip()}")
-        ports = free_port(), free_port()
+        ports = free_port(), free_port(), free_port()
         for command in (["-c", SERVE, "serve", "--port", str(ports[0])],
-                        [str(ROOT / "benchmarks/bare_app.py"), str(ports[1])]):
+                        [str(ROOT / "benchmarks/bare_app.py"), str(ports[1])],
+                        [str(ROOT / "benchmarks/floor_app.py"), str(ports[2])]):
             servers.append(subprocess.Popen([sys.executable, *command], env=env, cwd=ROOT,
                                             stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL))
-        ecrf_base, bare_base = (f"http://127.0.0.1:{p}" for p in ports)
+        ecrf_base, bare_base, floor_base = (f"http://127.0.0.1:{p}" for p in ports)
         wait_for(f"{ecrf_base}/api/v1/openapi.json", servers[0])
         wait_for(f"{bare_base}/bare", servers[1])
+        wait_for(f"{floor_base}/floor/subjects/{subjects[0]}/efficacy", servers[2])
         bearer = token(ecrf_base)
         if args.warmup:  # first-use costs (imports, caches, pools) stay out of run 1
             run_wrk(bare_base, lua_script("bare-mixed", bearer, subjects), args.warmup, work)
@@ -278,11 +239,15 @@ def phase(db: str, args: argparse.Namespace) -> tuple[list[Workload], float]:
                 kind = "submit" if w.key == "one" else w.key
                 w.bare.append(run_wrk(bare_base, lua_script(w.bare_kind, bearer, targets),
                                       args.seconds, work))
+                if w.floor_kind:
+                    w.floor.append(run_wrk(floor_base, lua_script(w.floor_kind, bearer, targets),
+                                           args.seconds, work))
                 w.ecrf.append(run_wrk(ecrf_base, lua_script(kind, bearer, targets),
                                       args.seconds, work))
                 bare, ours = w.bare[-1], w.ecrf[-1]
+                floor = f"floor {w.floor[-1].rps:7,.0f}  " if w.floor_kind else ""
                 print(f"{db:8} {w.key:6} run {run + 1}/{args.runs}: bare {bare.rps:7,.0f} "
-                      f"req/s  ecrf {ours.rps:7,.0f} req/s  p95 {ours.p95:6.1f} ms  "
+                      f"req/s  {floor}ecrf {ours.rps:7,.0f} req/s  p95 {ours.p95:6.1f} ms  "
                       f"statuses {dict(sorted(ours.statuses.items()))}", flush=True)
         return workloads, time.monotonic() - started
     finally:
@@ -301,130 +266,9 @@ def invalid_runs(workloads: list[Workload]) -> list[str]:
     """Runs of the bare app or of a 64-subject workload with a non-2xx answer or a socket
     error. (The one-subject workload's 409s and other answers are what it measures.)"""
     return [f"{w.key} run {n}, {side}: statuses {r.statuses}, socket errors {r.errors}"
-            for w in workloads for side in ("bare", "ecrf")
+            for w in workloads for side in ("bare", "floor", "ecrf")
             for n, r in enumerate(getattr(w, side), start=1)
             if r.errors or (r.non_2xx and not (w.key == "one" and side == "ecrf"))]
-
-
-def ratio(x: float, y: float) -> float:
-    """x/y truncated to 2 decimals, so that a shown ratio never overstates."""
-    return math.floor(x / y * 100) / 100
-
-
-def ms(value: float) -> str:
-    """Latency rounded up to 0.1 ms, so that a shown latency never understates."""
-    return f"{math.ceil(value * 10) / 10:.1f}"
-
-
-def targets(db: str, w: dict[str, Workload]) -> list[tuple[str, str, str, bool | None]]:
-    """(measure, result, target, met) per issue #13; met None: no target on this database."""
-    submit, pg = w["submit"].median("ecrf", "rps"), db == "postgres"
-    share = 0.3 if pg else 0.5
-    r = {k: ratio(w[k].median("ecrf", "rps"), w[k].median("bare", "rps"))
-         for k in ("submit", "read", "mixed")}
-    p95, conflicts = w["submit"].median("ecrf", "p95"), w["one"].median("ecrf", "conflicts")
-    r_one = ratio(w["one"].median("ecrf", "ok_rps"), submit)
-    pg_only = "— (stated for PostgreSQL)"
-    return [
-        ("form submission, requests/s vs bare", f"{r['submit']:.2f}x", f"≥ {share}x",
-         r["submit"] >= share),
-        ("form submission, p95", f"{ms(p95)} ms", "< 50 ms", p95 < 50),
-        ("efficacy read, requests/s vs bare", f"{r['read']:.2f}x", "≥ 0.5x", r["read"] >= 0.5),
-        ("mixed, requests/s vs bare", f"{r['mixed']:.2f}x", "—", None),
-        ("ONE subject: 409 answers per run", f"{conflicts:,.0f}", "0" if pg else pg_only,
-         conflicts == 0 if pg else None),
-        ("ONE subject: accepted (2xx) submissions/s vs 64-subject submissions/s",
-         f"{r_one:.2f}x", "≥ 0.5x" if pg else pg_only, r_one >= 0.5 if pg else None),
-    ]
-
-
-def environment(db: str) -> str:
-    """Versions, database settings and the code measured."""
-    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
-    found = ", ".join(f"{n} {version(n)}" for n in ("Flask", "waitress", "SQLAlchemy",
-                                                     "psycopg", "marshmallow"))
-    if db == "sqlite":
-        engine = f"SQLite {sqlite3.sqlite_version} (file in a temporary directory; WAL, " \
-                 "synchronous=FULL, set by events.engine)"
-    else:
-        engine = f"PostgreSQL {admin('SHOW server_version')} on 127.0.0.1:5432 " \
-                 f"(synchronous_commit={admin('SHOW synchronous_commit')}; a fresh schema)"
-
-    def git(*a: str) -> str:
-        return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout
-    dirty = " + uncommitted changes" if git("status", "--porcelain", "--", "events", "ecrf",
-                                           "projections", "benchmarks").strip() else ""
-    return (f"Python {sys.version.split()[0]}, {found}, wrk {(wrk.stdout + wrk.stderr).split()[1]}"
-            f"; {engine}; code measured: commit {git('rev-parse', '--short', 'HEAD').strip()}"
-            f"{dirty}")
-
-
-def report(db: str, workloads: list[Workload], args: argparse.Namespace,
-           load: tuple[tuple[float, ...], tuple[float, ...]], elapsed: float) -> str:
-    """The Markdown section: medians per workload and server, the targets, how it was run."""
-    lines = [
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `benchmarks/bench_http_load.py "
-        f"--db {db} --seconds {args.seconds} --runs {args.runs}` ({elapsed:.0f} s): wrk, "
-        f"{CLIENTS} connections ({WRK_THREADS} threads), against `ecrf serve` and "
-        f"`benchmarks/bare_app.py`, both served by `ecrf.server.make_server` (waitress) with "
-        f"{DEFAULT_THREADS} threads on loopback; each workload {args.runs} run(s) of "
-        f"{args.seconds} s per server, interleaved (bare, ecrf, bare, ecrf, ...); every figure "
-        "is the median of the runs, every ratio median(ecrf)/median(bare) of this invocation.",
-        "", "| workload | server | requests/s | 2xx/s | p50 ms | p95 ms | p99 ms | non-2xx | "
-        "of which 409 | socket errors |", "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
-    for x in workloads:
-        for side in ("bare", "ecrf"):
-            m = {a: x.median(side, a) for a in ("rps", "ok_rps", "p50", "p95", "p99",
-                                                "non_2xx", "conflicts", "errors")}
-            name = f"bare ({x.bare_kind.removeprefix('bare-').upper()})" \
-                if side == "bare" else "ecrf"
-            lines.append(f"| {x.label} | {name} | {m['rps']:,.0f} | {m['ok_rps']:,.0f} | "
-                         f"{ms(m['p50'])} | {ms(m['p95'])} | {ms(m['p99'])} | "
-                         f"{m['non_2xx']:,.0f} | {m['conflicts']:,.0f} | {m['errors']:,.0f} |")
-    lines += ["", "| measure (issue #13) | result | target | status |", "|---|--:|---|---|"]
-    for measure, result, target, met in targets(db, {x.key: x for x in workloads}):
-        status = "—" if met is None else ("met" if met else "**missed**")
-        lines.append(f"| {measure} | {result} | {target} | {status} |")
-    per_run = "; ".join(f"{x.key} " + ", ".join(
-        f"{b.rps:,.0f}/{e.rps:,.0f}" + (f" ({e.conflicts} x 409)" if x.key == "one" else "")
-        for b, e in zip(x.bare, x.ecrf, strict=True)) for x in workloads)
-    avg = ["/".join(f"{v:.2f}" for v in x) for x in load]
-    lines += [
-        "", f"- every run, requests/s bare/ecrf: {per_run}",
-        f"- machine: {os.cpu_count()} cores, shared with other work; load average (1/5/15 "
-        f"min) {avg[0]} at the start, {avg[1]} at the end",
-        f"- {environment(db)}",
-        f"- data: {SUBJECTS} subjects (registration, screening labs, lymphodepletion, "
-        "infusion, 4 platelet counts each), every append signed (Ed25519; key and witness file "
-        "in a temporary instance folder); the ONE-subject workload writes to a fresh subject, "
-        "seeded the same way, in each run, without If-Match (append to the casebook as it is); "
-        "the workloads run in the order of the table, so later ones see the 64 casebooks "
-        "grown by the submissions before them",
-        "- requests: submission = `POST /api/v1/subjects/{id}/forms/platelet_count`, a valid "
-        "3-field body (201 expected; any other answer makes the run invalid), read = `GET "
-        "/api/v1/subjects/{id}/efficacy`, a site_staff bearer token; bare = `POST /bare` "
-        "(parse the JSON, answer 201) or `GET /bare` (answer 200), same headers and body; "
-        "statuses counted by a wrk `response` callback on both servers alike",
-    ]
-    return "\n".join(lines)
-
-
-def write_docs(table: str, db: str, path: Path) -> None:
-    """Replace (or add) this database's section of docs/benchmarks.md, nothing else."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    heading, section = f"## HTTP load ({db})", f"## HTTP load ({db})\n\n{table}\n"
-    if heading not in text and "## HTTP load (" in text:  # beside the other database's
-        start = text.index("## HTTP load (")
-        end = text.find("\n## ", start + 1)
-        text = text[:end + 1] + "\n" + heading + "\n" + text[end:] if end != -1 \
-            else text.rstrip("\n") + "\n\n" + heading + "\n"
-    if heading in text:
-        start = text.index(heading)
-        end = text.find("\n## ", start + len(heading))
-        text = text[:start] + section + (text[end:] if end != -1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
