@@ -143,8 +143,7 @@ class EventStore:
         events = self._cache.get(stream_id)
         if events is None:
             seen = self._cache.seen
-            with self._reader.connect() as conn:
-                rows = self._raw.rows(conn, self._raw.stream, (stream_id,))
+            rows = self._raw.query(self.engine, self._raw.stream, (stream_id,))
             events = tuple(self._decode_all(rows))
             self._cache.put(stream_id, events, seen)
         if up_to_position is not None:
@@ -158,11 +157,10 @@ class EventStore:
         cache = self._cache
         for _attempt in range(3):
             seen = cache.seen
-            with self._reader.connect() as conn:
-                rows = self._raw.rows(conn, self._raw.after, (seen, REFRESH_LIMIT + 1))
-                if len(rows) > REFRESH_LIMIT:
-                    cache.forget_all(self._raw.rows(conn, self._raw.head, ())[0][0] or 0)
-                    return
+            rows = self._raw.query(self.engine, self._raw.after, (seen, REFRESH_LIMIT + 1))
+            if len(rows) > REFRESH_LIMIT:
+                cache.forget_all(self._raw.query(self.engine, self._raw.head, ())[0][0] or 0)
+                return
             if not rows:
                 return
             generation = cache.generation  # before choosing the rows of the streams held
@@ -184,16 +182,16 @@ class EventStore:
     def read_all(self, after: int = 0, limit: int | None = None, *,
                  types: Iterable[str] | None = None) -> list[RecordedEvent]:
         """Return events with a position greater than ``after``, in position order."""
-        with self._reader.connect() as conn:
-            if types is None and limit is not None:  # the projections' page: the driver's way
-                rows = self._raw.rows(conn, self._raw.after, (after, limit))
-            else:
-                query = sa.select(*COLUMNS).where(T.c.position > after)
-                if types is not None:
-                    query = query.where(T.c.type.in_(list(types)))
-                query = query.order_by(T.c.position)
-                if limit is not None:
-                    query = query.limit(limit)
+        if types is None and limit is not None:  # the projections' page: the driver's way
+            rows = self._raw.query(self.engine, self._raw.after, (after, limit))
+        else:
+            query = sa.select(*COLUMNS).where(T.c.position > after)
+            if types is not None:
+                query = query.where(T.c.type.in_(list(types)))
+            query = query.order_by(T.c.position)
+            if limit is not None:
+                query = query.limit(limit)
+            with self._reader.connect() as conn:
                 rows = conn.execute(query).all()
         return self._decode_all(rows)
 
