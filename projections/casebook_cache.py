@@ -27,11 +27,15 @@ class CasebookCache:
         self._books: OrderedDict[str, tuple[Casebook, ...]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def casebook(self, events: Sequence[RecordedEvent]) -> Casebook | None:
+    def casebook(self, events: Sequence[RecordedEvent], *, keep: bool = True
+                 ) -> Casebook | None:
         """Fold a whole stream (its events in version order, from version 1) into its casebook.
 
         A kept casebook is used only when the same event stands at its version in ``events``
-        (same position), so a stream read from another store cannot mislead it.
+        (same position), so a stream read from another store cannot mislead it. ``keep=False``
+        for events that may never commit (a rebase inside a batch): a casebook of them must
+        not be kept, or after a failed batch a later event at the same position and version
+        would take it for its own.
         """
         if not events:
             return None
@@ -50,6 +54,8 @@ class CasebookCache:
             book = fold_casebook(events)
             if book is None:
                 return None
+        if not keep:
+            return book  # the caller's alone: never kept, never seen by another
         with self._lock:
             kept = self._books.get(stream_id, ())
             if kept and kept[-1].version >= book.version:
@@ -75,6 +81,12 @@ class CasebookCache:
             while len(self._books) > self.max_books:
                 self._books.popitem(last=False)
 
+    def newest_version(self, stream_id: str) -> int:
+        """The version of the newest casebook kept for a stream (0: none)."""
+        with self._lock:
+            kept = self._books.get(stream_id, ())
+        return kept[-1].version if kept else 0
+
     def forget(self, stream_id: str) -> None:
         """Drop the casebooks kept for a stream (the next read folds it from its events)."""
         with self._lock:
@@ -84,12 +96,34 @@ class CasebookCache:
 _CACHES: weakref.WeakKeyDictionary[Any, CasebookCache] = weakref.WeakKeyDictionary()
 
 
-def casebook_of(store: Any, events: Sequence[RecordedEvent]) -> Casebook | None:
+def casebook_of(store: Any, events: Sequence[RecordedEvent], *, keep: bool = True
+                ) -> Casebook | None:
     """Fold a subject's whole stream with the cache of this store (one per event store: the
-    commands, the read-model runner and the views share it)."""
+    commands, the read-model runner and the views share it); ``keep=False`` for events that
+    are not all committed (see ``CasebookCache.casebook``)."""
     cache = _CACHES.get(store)
     if cache is None:
         cache = _CACHES.setdefault(store, CasebookCache())
+    return cache.casebook(events, keep=keep)
+
+
+def latest_casebook(store: Any, stream_id: str) -> Casebook | None:
+    """The casebook of a stream as the store reads it now (``store.read_stream``).
+
+    When the kept casebooks are already past what was read (other threads of this process
+    committed and kept theirs in between: with 8 clients on one subject the last few kept
+    versions move within a switch of the GIL), no kept one can be carried backwards, and
+    folding the whole stream from its first event was 40% of the CPU (py-spy). The stream is
+    read again instead: those commits are in the store's stream cache, so it costs no query.
+    After three reads still behind, the casebook of the last read is folded."""
+    cache = _CACHES.get(store)
+    if cache is None:
+        cache = _CACHES.setdefault(store, CasebookCache())
+    events = store.read_stream(stream_id)
+    for _again in range(2):
+        if cache.newest_version(stream_id) <= len(events):
+            break
+        events = store.read_stream(stream_id)
     return cache.casebook(events)
 
 

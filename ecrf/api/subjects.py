@@ -7,11 +7,12 @@ from ecrf.api.context import as_of_position, current_user, json_body, services
 from ecrf.api.idempotency import idempotency, written
 from ecrf.api.schemas import OutcomeSchema
 from ecrf.commands.forms import register_subject
-from ecrf.commands.subjects import casebook_of, load_casebook
+from ecrf.commands.subjects import load_casebook
 from ecrf.errors import Invalid
 from ecrf.forms.registry import FORMS
 from ecrf.permissions import require
 from projections.casebook import REGISTRATION
+from projections.casebook_cache import latest_casebook
 
 blp = Blueprint("subjects", __name__, url_prefix="/api/v1/subjects",
                 description="Subjects and their casebooks")
@@ -45,7 +46,7 @@ def list_subjects():
     store = services().store
     rows = []
     for subject_id in store.stream_ids(REGISTRATION):
-        book = casebook_of(store, store.read_stream(subject_id))
+        book = latest_casebook(store, subject_id)
         if (book is not None and user.sees_site(book.site_id)
                 and status in (None, book.status)):
             rows.append({"subject_id": book.subject_id, "site_id": book.site_id,

@@ -10,7 +10,6 @@ from typing import Any
 
 from ecrf.accounts.model import User
 from ecrf.commands.outcome import Outcome, replayed_outcome, write_receipt
-from ecrf.commands.subjects import casebook_of
 from ecrf.errors import Conflict, Invalid
 from ecrf.text import MAX_REASON, TextProblem, clean_text
 from events import (
@@ -22,6 +21,7 @@ from events import (
     StaleRead,
 )
 from projections.casebook import Casebook
+from projections.casebook_cache import casebook_of
 
 
 def required_reason(reason: Any) -> str:
@@ -109,7 +109,9 @@ def append_as(store: EventStore, user: User, stream_id: str, events: Sequence[Ne
     rebase = None
     if decide is not None:
         def rebase(now: list[RecordedEvent]) -> list[NewEvent]:
-            book = casebook_of(store, now)
+            # ``now`` holds the earlier appends of the batch, not committed yet: a casebook
+            # of them must not be kept (if the batch fails, others would be served it)
+            book = casebook_of(store, now, keep=False)
             if book is None:  # pragma: no cover - a subject's stream starts with its registration
                 raise Conflict("version_conflict", "the casebook is gone: reload and retry")
             return stamp(decide(book))

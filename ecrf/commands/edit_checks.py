@@ -8,11 +8,10 @@ from dataclasses import replace
 from ecrf.accounts.model import User
 from ecrf.commands.appending import append_as
 from ecrf.commands.outcome import CAUSED_BY, Outcome, automatic_queries_of
-from ecrf.commands.subjects import casebook_of
 from ecrf.errors import Conflict
 from events import EventStore, NewEvent, RecordedEvent
 from projections.casebook import Casebook, apply
-from projections.casebook_cache import keep_casebook
+from projections.casebook_cache import keep_casebook, latest_casebook
 from projections.edit_checks import findings
 from projections.trial_config import TrialConfig
 
@@ -34,7 +33,7 @@ def run_edit_checks(store: EventStore, book: Casebook, outcome: Outcome,
         for event in outcome.events:
             apply(book, event)
     else:
-        fresh = casebook_of(store, store.read_stream(book.subject_id))
+        fresh = latest_casebook(store, book.subject_id)
         if fresh is None:  # pragma: no cover - a subject's stream is never empty
             return outcome
         book = fresh

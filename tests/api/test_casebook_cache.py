@@ -10,6 +10,7 @@ from msgspec import structs
 from ecrf.accounts.service import load_user
 from ecrf.commands.edit_checks import SYSTEM
 from ecrf.commands.locks import lock_casebook, unlock_casebook
+from ecrf.commands.subjects import load_casebook
 from ecrf.commands.workflow import (
     answer_query,
     close_query,
@@ -182,3 +183,45 @@ def test_remembered_edit_check_findings_equal_a_fresh_check_at_every_version(sto
             ("unexpected_value", again, "platelets")} <= seen  # the case tripped the checks
     for version, fork in forks:  # what later versions remembered changed no earlier fork
         assert findings(fork) == findings(fold_casebook(events[:version])), version
+
+
+def test_a_casebook_folded_for_a_rebase_in_a_batch_that_failed_is_never_served(store):
+    """The writer rebases an append on the stream as it stands inside its batch, earlier
+    appends of the batch included, before they commit. A casebook folded there must not be
+    kept: if the batch fails, a later append takes the same position and version, and the
+    kept casebook would pass for the fold of a stream it never belonged to."""
+    from ecrf.commands.forms import submit_form
+    from events import NewEvent
+    from tests.api.conftest import platelet_count
+    from tests.batching import HeldCommit, InsertHook, in_thread, queue_in_order
+
+    Subject(store, "ITP-001").screening_labs(platelets=14)
+    staff = load_user(store, "staff")
+    version = len(store.read_stream("ITP-001"))
+    failing = [True]
+
+    def fail_while_armed(_rows):
+        if failing[0]:
+            raise RuntimeError("the disk failed after the insert, before the commit")
+
+    with InsertHook(store, after=fail_while_armed), HeldCommit(store) as held:
+        blocker = in_thread(lambda: store.append("HOLD", [NewEvent("Held", {})],
+                                                 expected_version=0))
+        assert held.reached.wait(30)
+        first, second = queue_in_order(store, [  # one batch; the second rebased on the first
+            lambda: submit_form(store, staff, "ITP-001", "platelet_count",
+                                platelet_count(platelets=111)),
+            lambda: submit_form(store, staff, "ITP-001", "platelet_count",
+                                platelet_count(platelets=222))])
+        held.release()
+        for outcome in (blocker, first, second):
+            outcome.join()
+    failing[0] = False
+    assert all(isinstance(o.error, RuntimeError) for o in (blocker, first, second))
+    assert len(store.read_stream("ITP-001")) == version  # nothing of the batch was stored
+    later = submit_form(store, staff, "ITP-001", "platelet_count",
+                        platelet_count(platelets=333))
+    assert later.events[0].stream_version == version + 1
+    book = load_casebook(store, staff, "ITP-001")
+    assert book.to_dict() == fold_casebook(store.read_stream("ITP-001")).to_dict()
+    assert [e.values["platelets"] for e in book.current("platelet_count")][-1:] == [333]
