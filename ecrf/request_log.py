@@ -102,8 +102,11 @@ class BatchingStreamHandler(logging.Handler):
                 except Exception:
                     self.handleError(record)
             if lines:
-                self.stream.write("\n".join(lines) + "\n")
-                self.stream.flush()
+                try:
+                    self.stream.write("\n".join(lines) + "\n")
+                    self.stream.flush()
+                except Exception:  # a full disk, a closed pipe: those lines are lost, not
+                    self.handleError(record)  # the thread (logging's own way to report it)
 
     def close(self) -> None:
         self._stop.set()

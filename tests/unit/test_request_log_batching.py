@@ -133,3 +133,34 @@ def test_a_child_forked_while_the_parent_writes_writes_its_own_lines(tmp_path: P
         handler.close()
     assert os.waitstatus_to_exitcode(status) == 0
     assert sorted(x["request_id"] for x in lines_of(path.read_text())) == ["1-1", "2-2"]
+
+
+class FailingOnce(io.StringIO):
+    """A stream whose first write fails (a full disk, a closed pipe), then works again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    def write(self, text: str) -> int:
+        if not self.failed:
+            self.failed = True
+            raise OSError("no space left on device")
+        return super().write(text)
+
+
+def test_a_write_that_fails_does_not_stop_the_lines_after_it(monkeypatch):
+    monkeypatch.setattr(logging, "raiseExceptions", False)  # as in production: no traceback
+    stream = FailingOnce()
+    handler = BatchingStreamHandler(stream, interval=0.02)
+    handler.setFormatter(JsonFormatter())
+    try:
+        handler.handle(record(1))
+        deadline = time.monotonic() + 20
+        while not stream.failed and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert stream.failed  # the first batch was lost with its write
+        handler.handle(record(2))
+        assert [x["request_id"] for x in wait_for_lines(stream.getvalue, 1)] == ["0-2"]
+    finally:
+        handler.close()
