@@ -47,7 +47,8 @@ class BatchingStreamHandler(logging.Handler):
     Lines come out in the order the records came, at most ``interval`` late, and the rest on
     ``flush``/``close`` (``logging.shutdown`` at exit; `ecrf serve` exits so on SIGTERM). A
     process killed outright loses at most the last ``interval`` of lines: the event log, not
-    this, is the record of what was done. A forked child starts a thread of its own.
+    this, is the record of what was done. A forked child starts a thread of its own. Once
+    closed, each record is written at once, in the caller's thread.
     """
 
     def __init__(self, stream: TextIO | None = None, interval: float = 0.2) -> None:
@@ -67,6 +68,9 @@ class BatchingStreamHandler(logging.Handler):
     def _start_afresh(self) -> None:
         self._queued = collections.deque()
         self._writing, self._starting = threading.Lock(), threading.Lock()
+        stopped, self._stop = self._stop.is_set(), threading.Event()  # its lock too
+        if stopped:
+            self._stop.set()
 
     def handle(self, record: logging.LogRecord) -> bool:
         """Filter and queue, without the handler's lock (appending to a deque is atomic)."""
@@ -77,7 +81,9 @@ class BatchingStreamHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self._queued.append(record)
-        if self._pid != os.getpid():
+        if self._stop.is_set():  # closed (logging.config replaces handlers so): write at once,
+            self.flush()  # as a closed StreamHandler did, rather than queue for ever
+        elif self._pid != os.getpid():
             self._start()
 
     def _start(self) -> None:

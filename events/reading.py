@@ -101,9 +101,12 @@ class RawReads:
         autocommit while held (a SELECT opens no transaction) and handed back with autocommit
         off, so that the pool's reset on return still finds one that broke. A connection the
         server dropped while it sat in the pool (restart, idle timeout) is discarded and the
-        read runs once more on a new one: a read changes nothing, so the request answers
-        instead of failing."""
-        for attempt in (1, 2):
+        read runs again on the next: after a restart every idle connection is dead, so it
+        may go through each of them (at most those idle when it began, and one new one).
+        A read changes nothing, so the request answers instead of failing."""
+        pool = engine.pool
+        attempts = (pool.checkedin() if hasattr(pool, "checkedin") else 0) + 1
+        for attempt in range(1, attempts + 1):
             pooled = engine.raw_connection()
             cursor = None
             try:
@@ -113,7 +116,7 @@ class RawReads:
                 cursor.execute(sql, params)
                 return cursor.fetchall()
             except engine.dialect.loaded_dbapi.Error as error:
-                if attempt == 2 or not engine.dialect.is_disconnect(
+                if attempt == attempts or not engine.dialect.is_disconnect(
                         error, pooled.dbapi_connection, cursor):
                     raise
                 pooled.invalidate(error)

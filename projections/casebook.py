@@ -129,8 +129,9 @@ class Casebook:
             if found is not None:
                 current[key] = (*found, entry)
         self._current = current
+        kept = list(self._aggregates.items())  # one step: a fork may add a name meanwhile
         self._aggregates = {name: (of_entry, (*items, *of_entry(entry)))
-                            for name, (of_entry, items) in self._aggregates.items()}
+                            for name, (of_entry, items) in kept}
 
     def _entries_changed(self) -> None:
         """An entry was replaced (corrected, voided, submitted again): ask everything again."""

@@ -54,3 +54,19 @@ def test_reads_answer_after_the_server_dropped_the_pooled_read_connections(
     assert [e.position for e in store.read_all(0, 10)] == [1, 2]
     assert drop_every_connection_of(engine, "dropped-reader") >= 1
     assert [e.position for e in store.read_all(0, 10)] == [1, 2]
+
+
+def test_no_read_fails_after_the_server_dropped_every_idle_connection_of_a_full_pool(
+        reader_engine, engine, signer):
+    """After a restart every idle connection of the pool is dead: each read goes through
+    them, discarding each, until a new one answers (8 reads failed in a row before)."""
+    EventStore(engine, signer=signer).append("S-1", [NewEvent("Noted", {"n": 1})],
+                                             expected_version=0)
+    store = EventStore(reader_engine, signer=signer)
+    held = [reader_engine.raw_connection() for _ in range(8)]  # eight idle in the pool
+    for connection in held:
+        connection.close()
+    assert reader_engine.pool.checkedin() >= 8
+    assert drop_every_connection_of(engine, "dropped-reader") >= 8
+    for _ in range(10):
+        assert [e.position for e in store.read_all(0, 10)] == [1]

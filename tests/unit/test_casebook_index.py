@@ -134,3 +134,48 @@ def test_a_caller_changing_what_current_returned_changes_no_casebook() -> None:
     book.current("platelet_count").append("not an entry")
     assert [e.entry_id for e in book.current()] == before
     assert "not an entry" not in book.current("platelet_count")
+
+
+def test_a_new_entry_applied_while_another_fork_adds_an_aggregate_is_applied_whole():
+    """Forks share the kept answers: another request may add an aggregate to the dict while
+    apply() extends them for a new entry (it raised 'dictionary changed size' before)."""
+    import threading
+    import time
+
+    def slow(entry: Any) -> tuple[Any, ...]:
+        time.sleep(0.001)
+        return (entry.entry_id,)
+
+    stream = Stream(random.Random(3))
+    for _ in range(5):
+        stream.step()
+    kept = fold_casebook(stream.events)
+    kept.entry_aggregate("slow", slow)
+    stop, errors = threading.Event(), []
+
+    def add_names() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            kept.fork().entry_aggregate(f"other{n}", of_entry)
+
+    adder = threading.Thread(target=add_names)
+    adder.start()
+    try:
+        for n in range(5):
+            book = kept.fork()
+            event = RecordedEvent(
+                100 + n, "ITP-1", len(stream.events) + 1, "FormSubmitted", 1,
+                {"entry_id": f"NEW{n}", "form": "platelet_count", "values": {"n": n}},
+                {}, datetime(2026, 3, 1, tzinfo=UTC), "h")
+            try:
+                apply(book, event)
+            except RuntimeError as error:
+                errors.append(error)
+                continue
+            assert book.entry_aggregate("slow", slow)[-1] == f"NEW{n}"
+            assert_answers_like_a_scan(book)
+    finally:
+        stop.set()
+        adder.join()
+    assert not errors

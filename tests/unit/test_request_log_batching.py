@@ -164,3 +164,43 @@ def test_a_write_that_fails_does_not_stop_the_lines_after_it(monkeypatch):
         assert [x["request_id"] for x in wait_for_lines(stream.getvalue, 1)] == ["0-2"]
     finally:
         handler.close()
+
+
+def test_after_close_records_are_still_written_not_queued_for_ever():
+    """logging.config.dictConfig closes every handler it replaces while the process lives;
+    a closed StreamHandler kept writing, and so does this one (at once, in the caller)."""
+    stream = io.StringIO()
+    handler = BatchingStreamHandler(stream, interval=3600)
+    handler.setFormatter(JsonFormatter())
+    handler.close()
+    for n in range(3):
+        handler.handle(record(n))
+    assert [x["request_id"] for x in lines_of(stream.getvalue())] == ["0-0", "0-1", "0-2"]
+    assert not handler._queued
+
+
+def test_a_child_forked_while_the_thread_waits_on_its_stop_event_exits(tmp_path: Path):
+    path = tmp_path / "log.jsonl"
+    with path.open("a") as stream:
+        handler = BatchingStreamHandler(stream, interval=0.05)
+        handler.setFormatter(JsonFormatter())
+        handler.handle(record(1, thread=1))
+        with handler._stop._cond, warnings.catch_warnings():  # held as the thread's wait does
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    handler.handle(record(2, thread=2))
+                    handler.close()  # blocked for good on the inherited lock before
+                    os._exit(0)
+                except BaseException:
+                    os._exit(2)
+        deadline = time.monotonic() + 20
+        while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if done[0] == 0:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        handler.close()
+    assert done[0] == pid and os.waitstatus_to_exitcode(done[1]) == 0, "the child hung"
+    assert sorted(x["request_id"] for x in lines_of(path.read_text())) == ["1-1", "2-2"]
