@@ -7,6 +7,7 @@ A pure function over recorded events: no database, no Flask. Form events carry
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -17,6 +18,11 @@ from projections.schedule import clinical_date
 from projections.workflow import Workflow, apply_workflow
 
 REGISTRATION = "SubjectRegistered"
+#: Held to write into, or take a copy of, the kept answers a casebook shares with its forks
+#: (``_current``, ``_aggregates``): other requests' forks may add to them at the same time,
+#: and a copy taken without it can meet a change half-way (the cyclic collector may run
+#: Python code, and so switch threads, while the copy allocates).
+_SHARED = threading.RLock()
 CORRECTED = "EntryCorrected"
 VOIDED = "EntryVoided"
 
@@ -104,9 +110,10 @@ class Casebook:
     def _current_of(self, form: str | None) -> tuple[Entry, ...]:
         found = self._current.get(form)
         if found is None:
-            found = self._current[form] = tuple(
-                e for e in self.entries.values()
-                if not e.voided and (form is None or e.form == form))
+            found = tuple(e for e in self.entries.values()
+                          if not e.voided and (form is None or e.form == form))
+            with _SHARED:
+                self._current[form] = found
         return found
 
     def entry_aggregate(self, name: str, of_entry: Callable[[Entry], tuple[Any, ...]]
@@ -116,20 +123,22 @@ class Casebook:
         function of the entry; ``name`` names it)."""
         kept = self._aggregates.get(name)
         if kept is None:
-            kept = self._aggregates[name] = (of_entry, tuple(
+            kept = (of_entry, tuple(
                 item for entry in self._current_of(None) for item in of_entry(entry)))
+            with _SHARED:
+                self._aggregates[name] = kept
         return kept[1]
 
     def _added(self, entry: Entry) -> None:
         """A new entry, last in entry order: it joins the kept answers it belongs to, in
         copies of the dicts (a fork taken before shares the old ones)."""
-        current = dict(self._current)
+        with _SHARED:
+            current, kept = dict(self._current), list(self._aggregates.items())
         for key in (entry.form, None):
             found = current.get(key)
             if found is not None:
                 current[key] = (*found, entry)
         self._current = current
-        kept = list(self._aggregates.items())  # one step: a fork may add a name meanwhile
         self._aggregates = {name: (of_entry, (*items, *of_entry(entry)))
                             for name, (of_entry, items) in kept}
 
