@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import psycopg  # noqa: E402
 from flask import Flask, Response, jsonify, request  # noqa: E402
 
 from benchmarks.bare_store import BareDriver  # noqa: E402
@@ -111,11 +112,11 @@ def create_floor_app(database_url: str, secret_key: str, work: Path) -> Flask:
     postgres = database_url.startswith("postgres")
     if postgres:
         schema = f"floor_{uuid.uuid4().hex[:8]}"
-        with __import__("psycopg").connect(PG_DSN, autocommit=True) as admin:
+        with psycopg.connect(PG_DSN, autocommit=True) as admin:
             admin.execute(f"CREATE SCHEMA {schema}")
 
         def drop() -> None:
-            with __import__("psycopg").connect(PG_DSN, autocommit=True) as admin:
+            with psycopg.connect(PG_DSN, autocommit=True) as admin:
                 admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
         log = BareDriver(pg_dsn=PG_DSN, schema=schema, cleanup=drop,

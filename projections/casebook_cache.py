@@ -54,17 +54,22 @@ class CasebookCache:
             book = fold_casebook(events)
             if book is None:
                 return None
-        if not keep:
+        if not keep or not self._kept_if_newest(stream_id, book):
             return book  # the caller's alone: never kept, never seen by another
+        return book.fork()
+
+    def _kept_if_newest(self, stream_id: str, book: Casebook) -> bool:
+        """Keep ``book`` (as it is: callers get forks) as the stream's newest casebook, unless
+        one as new is kept already; evict the least recently used streams past the bound."""
         with self._lock:
             kept = self._books.get(stream_id, ())
             if kept and kept[-1].version >= book.version:
-                return book  # a newer one is kept already; this one is the caller's alone
+                return False
             self._books[stream_id] = (*kept[-(self.versions - 1):], book)
             self._books.move_to_end(stream_id)
             while len(self._books) > self.max_books:
                 self._books.popitem(last=False)
-        return book.fork()
+        return True
 
     def keep(self, stream_id: str, book: Casebook) -> None:
         """Keep a casebook a caller carried forward from one handed out here, by applying the
@@ -72,14 +77,7 @@ class CasebookCache:
         is newer than the newest kept: the next read starts from it, with what was worked
         out on it (``Casebook.current``, ``Casebook.entry_aggregate``). It is used only
         where its last event stands at its version in the stream read, like any kept one."""
-        with self._lock:
-            kept = self._books.get(stream_id, ())
-            if kept and kept[-1].version >= book.version:
-                return
-            self._books[stream_id] = (*kept[-(self.versions - 1):], book.fork())
-            self._books.move_to_end(stream_id)
-            while len(self._books) > self.max_books:
-                self._books.popitem(last=False)
+        self._kept_if_newest(stream_id, book.fork())
 
     def newest_version(self, stream_id: str) -> int:
         """The version of the newest casebook kept for a stream (0: none)."""
@@ -101,10 +99,14 @@ def casebook_of(store: Any, events: Sequence[RecordedEvent], *, keep: bool = Tru
     """Fold a subject's whole stream with the cache of this store (one per event store: the
     commands, the read-model runner and the views share it); ``keep=False`` for events that
     are not all committed (see ``CasebookCache.casebook``)."""
+    return _cache_of(store).casebook(events, keep=keep)
+
+
+def _cache_of(store: Any) -> CasebookCache:
     cache = _CACHES.get(store)
     if cache is None:
         cache = _CACHES.setdefault(store, CasebookCache())
-    return cache.casebook(events, keep=keep)
+    return cache
 
 
 def latest_casebook(store: Any, stream_id: str) -> Casebook | None:
@@ -116,9 +118,7 @@ def latest_casebook(store: Any, stream_id: str) -> Casebook | None:
     folding the whole stream from its first event was 40% of the CPU (py-spy). The stream is
     read again instead: those commits are in the store's stream cache, so it costs no query.
     After three reads still behind, the casebook of the last read is folded."""
-    cache = _CACHES.get(store)
-    if cache is None:
-        cache = _CACHES.setdefault(store, CasebookCache())
+    cache = _cache_of(store)
     events = store.read_stream(stream_id)
     for _again in range(2):
         if cache.newest_version(stream_id) <= len(events):
