@@ -129,9 +129,12 @@ def init_app(app: Flask) -> None:
         log.setLevel(logging.INFO)
         log.propagate = False
 
-    @app.before_request
     def _start() -> None:
         g.started = time.perf_counter()
+
+    # first of all hooks: a request that an earlier hook refuses (a NUL byte, a bad body)
+    # is timed too (it logged -0.0 ms)
+    app.before_request_funcs.setdefault(None, []).insert(0, _start)
 
     @app.after_request
     def _log(response: Response) -> Response:

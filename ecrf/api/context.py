@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -63,13 +62,19 @@ def current_user() -> User:
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
+# What ``uuid.UUID(int=n, version=4)`` does to n, without building the object: the version
+# nibble set to 4 and the variant bits to RFC 4122's 10.
+_V4_CLEARED = ~((0xF << 76) | (0x3 << 62))
+_V4_SET = (0x4 << 76) | (0x2 << 62)
+
+
 def new_request_id() -> str:
     """A random version 4 UUID's 32 hex digits, drawn from ``random`` rather than the operating
     system: ``uuid.uuid4`` reads ``os.urandom``, a system call that gives up the GIL in every
     request (one more hand-over to another thread under load). The id only ties a request's
     log line to the events it appended; it grants nothing, so it need only be unique, and
     ``random`` is seeded from the system at start and again in every forked child."""
-    return uuid.UUID(int=random.getrandbits(128), version=4).hex
+    return f"{random.getrandbits(128) & _V4_CLEARED | _V4_SET:032x}"
 
 
 def begin_request() -> None:
@@ -80,7 +85,9 @@ def begin_request() -> None:
     characters at most."""
     offered = request.headers.get("X-Request-Id", "")
     g.request_id = offered if REQUEST_ID.fullmatch(offered) else new_request_id()
-    client = "".join(c for c in request.user_agent.string if c.isprintable())[:200]
+    agent = request.headers.get("User-Agent", "")
+    client = (agent if agent.isprintable() else "".join(c for c in agent if c.isprintable())
+              )[:200]
     g.base_metadata_token = push_metadata(request_id=g.request_id, client=client or "unknown")
     g.read_view_token = begin_read_view()  # the stream cache meets the log head once a request
 
@@ -154,6 +161,8 @@ def is_whole_number(raw: str) -> bool:
 
 def as_of_position() -> int | None:
     """Resolve ``?position=n`` or ``?as_of=<datetime with offset>`` to a log position."""
+    if not request.environ.get("QUERY_STRING"):
+        return None  # no parameters at all (most reads): the query string is not parsed
     position, as_of = request.args.get("position"), request.args.get("as_of")
     if position is not None and as_of is not None:
         raise BadRequest("ambiguous_as_of", "give either as_of or position, not both",

@@ -116,6 +116,10 @@ class StrictRequest(Request):
 
 def check_body() -> None:
     """Before every view: refuse an oversized body, then parse a JSON body once, strictly."""
+    environ = request.environ
+    if environ.get("REQUEST_METHOD") in ("GET", "HEAD") and not environ.get("CONTENT_TYPE") \
+            and not environ.get("CONTENT_LENGTH"):
+        return  # no length and not JSON: none of the checks below applies (every read)
     limit = current_app.config.get("MAX_CONTENT_LENGTH") or MAX_BODY_BYTES
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge("body_too_large", f"the body is larger than {limit} bytes")

@@ -46,8 +46,11 @@ def init_app(app: Flask) -> Limiter:
 
 def _only_on_throttled_endpoints(app: Flask, limiter: Limiter) -> None:
     """Run the limiter's per-request hooks only where a limit applies: it has no default
-    limits, yet its hooks cost ~0.2 ms on every request (form submissions included)."""
-    for funcs in (app.before_request_funcs.get(None, []), app.after_request_funcs.get(None, [])):
+    limits, yet its hooks cost ~0.2 ms on every request (form submissions included). Its
+    teardown resets the per-request state that only those hooks and the throttled views
+    make (resetting builds it first, on every request)."""
+    for funcs in (app.before_request_funcs.get(None, []), app.after_request_funcs.get(None, []),
+                  app.teardown_request_funcs.get(None, [])):
         for index, func in enumerate(funcs):
             if getattr(func, "__self__", None) is limiter or (
                     isinstance(func, functools.partial) and limiter in func.args):

@@ -156,7 +156,8 @@ def test_nul_bytes_in_paths_query_parameters_and_headers_are_404_or_400(as_user,
     reply = dm.get("/export/odm?subject_id=ITP%00")
     assert reply.status_code == 400 and "subject_id" in reply.json["error"]["fields"]
     assert dm.get("/audit?subject=%00").status_code == 400
-    for header in ("Idempotency-Key", "If-Match", "X-Request-Id", "User-Agent"):
+    for header in ("Idempotency-Key", "If-Match", "X-Request-Id", "User-Agent", "Content-Type",
+                   "X-Anything"):
         reply = staff.post(f"/subjects/{subject}/forms/platelet_count", platelet_count(),
                            headers={header: "key\x00"})
         assert reply.status_code == 400, (header, reply.json)

@@ -41,3 +41,18 @@ def test_logs_hold_no_token_password_username_or_form_value(anonymous, caplog):
     text = "\n".join(JsonFormatter().format(r) for r in caplog.records)
     for secret in (token, PASSWORD, '"staff"', "1980-04-02"):
         assert secret not in text
+
+
+def test_a_request_refused_by_an_early_check_is_timed_like_any_other(staff, subject, caplog):
+    caplog.set_level(logging.INFO, logger="ecrf.request")
+    logger = logging.getLogger("ecrf.request")
+    logger.addHandler(caplog.handler)
+    try:
+        refused = staff.post(f"/subjects/{subject}/forms/platelet_count", platelet_count(),
+                             headers={"X-Request-Id": "nul-1", "User-Agent": "x\x00"})
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert refused.status_code == 400
+    record = next(r for r in caplog.records if r.fields["request_id"] == "nul-1")
+    assert record.fields["duration_ms"] >= 0 and str(record.fields["duration_ms"]) != "-0.0"
+    assert record.fields["status"] == 400

@@ -4,6 +4,7 @@ and across a fork (the child draws other ids than the parent goes on to draw).""
 from __future__ import annotations
 
 import os
+import random
 import threading
 import uuid
 import warnings
@@ -16,6 +17,19 @@ def test_a_request_id_is_a_version_4_uuid_in_32_hex_digits():
         made = new_request_id()
         assert len(made) == 32 and REQUEST_ID.fullmatch(made)
         assert uuid.UUID(hex=made).version == 4 and uuid.UUID(hex=made).hex == made
+        assert uuid.UUID(hex=made).variant == uuid.RFC_4122
+
+
+def test_a_request_id_is_the_uuid_the_uuid_module_makes_of_the_same_random_bits():
+    state = random.getstate()
+    try:
+        for seed in range(200):
+            random.seed(seed)
+            made = new_request_id()
+            random.seed(seed)
+            assert made == uuid.UUID(int=random.getrandbits(128), version=4).hex
+    finally:
+        random.setstate(state)
 
 
 def test_ids_drawn_by_eight_threads_at_once_never_repeat():
