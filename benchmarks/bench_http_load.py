@@ -134,6 +134,21 @@ def token(base: str) -> str:
         return json.load(reply)["access_token"]
 
 
+def same_answer(ecrf_base: str, floor_base: str, bearer: str, subject: str) -> None:
+    """Fail unless the floor's efficacy answer is ours, byte for byte."""
+    bodies = []
+    for url in (f"{ecrf_base}/api/v1/subjects/{subject}/efficacy",
+                f"{floor_base}/floor/subjects/{subject}/efficacy"):
+        ask = urllib.request.Request(url, headers={"Authorization": f"Bearer {bearer}"})
+        with urllib.request.urlopen(ask, timeout=30) as reply:
+            bodies.append(reply.read())
+    if bodies[0] != bodies[1]:
+        raise RuntimeError(f"the floor's answer ({len(bodies[1]):,} bytes) is not ours "
+                           f"({len(bodies[0]):,} bytes)")
+    print(f"the floor and ecrf answer the same {len(bodies[0]):,} bytes for {subject}",
+          flush=True)
+
+
 def lua_script(kind: str, bearer: str, subjects: list[str]) -> str:
     """kind: submit | read | mixed (80% submit) for ecrf; bare-post | bare-get | bare-mixed;
     floor-submit | floor-read for benchmarks/floor_app.py."""
@@ -234,6 +249,8 @@ def phase(db: str, args: argparse.Namespace) -> tuple[list[Workload], float]:
             run_wrk(ecrf_base, lua_script("mixed", bearer, subjects), args.warmup, work)
         workloads = [Workload(*w) for w in WORKLOADS]
         for w in workloads:
+            if w.key == "read":  # the floor answers what ours answers, or it bounds nothing
+                same_answer(ecrf_base, floor_base, bearer, subjects[0])
             for run in range(args.runs):
                 targets = [singles[run]] if w.key == "one" else subjects
                 kind = "submit" if w.key == "one" else w.key

@@ -20,10 +20,14 @@ A submission (``POST /floor/subjects/<id>/forms/platelet_count``) here:
   durability as ours (SQLite: WAL, synchronous=FULL; PostgreSQL: synchronous_commit=on);
 - answers 201 with the entry id and the stream version.
 
-A read (``GET /floor/subjects/<id>/efficacy``) checks the token and the site, asks whether
-the log moved, and answers bytes remembered for the subject: the efficacy answer of its
-casebook as it was when the floor started (ours answers the casebook as it now is, grown by
-the submissions before the read workload: a larger body, so this floor is generous).
+A read (``GET /floor/subjects/<id>/efficacy``) checks the token and the site, asks ecrf's own
+database for the head of the log (``SELECT max(position)``, on a connection the thread keeps),
+and answers the subject's efficacy answer as of that head: bytes remembered with the head they
+were made at, made again (the stream folded and the answer encoded, as ours does) only when
+the head moved. So it answers what ours answers, the casebook as it now is, grown by the
+submissions of the run before (the same body, byte for byte in size), and does it with the
+least work a current answer allows. (Until 2026-12-07 it answered the answer of the floor's
+start, ~2 KB where ours sent 60-84 KB: a ceiling too generous by that body.)
 
 Nothing else: no idempotency, no version check against the casebook, no state or edit
 checks, no receipt, no audit metadata but the actor and a request id, no request log, no
@@ -65,20 +69,56 @@ from projections.efficacy import efficacy  # noqa: E402
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 
 
-def remembered(store: EventStore) -> tuple[dict[str, User], dict[str, tuple[str, bytes]]]:
-    """Users by name, and each subject's site and efficacy answer as JSON bytes, read once."""
+def remembered(store: EventStore) -> tuple[dict[str, User], dict[str, str]]:
+    """Users by name, and each subject's site, read once."""
     users = {}
     for name in ("load.staff",):
         user = fold_user(store.read_stream(user_stream(name)))
         if user is not None:
             users[name] = user
-    answers = {}
+    sites = {}
     for subject in store.stream_ids("SubjectRegistered"):
         book = fold_casebook(store.read_stream(subject))
         if book is not None:
-            body = {"subject_id": subject, "as_of_position": book.position, **efficacy(book)}
-            answers[subject] = (book.site_id, json.dumps(body).encode())
-    return users, answers
+            sites[subject] = book.site_id
+    return users, sites
+
+
+class CurrentAnswers:
+    """Each subject's efficacy answer as of the head of ecrf's log, as JSON bytes encoded as
+    ecrf encodes them (Flask's provider: compact, keys sorted, a final newline), remembered
+    with the head they were made at."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.store = EventStore(engine)
+        self.postgres = engine.dialect.name == "postgresql"
+        self._kept: dict[str, tuple[int, bytes]] = {}
+        self._local = threading.local()
+
+    def head(self) -> int:
+        """The head of ecrf's log, on a driver connection this thread keeps (autocommit)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self.engine.raw_connection().driver_connection
+            if self.postgres:
+                conn.autocommit = True
+        cursor = conn.cursor()
+        cursor.execute("SELECT max(position) FROM events")
+        head = cursor.fetchone()[0] or 0
+        cursor.close()
+        return head
+
+    def answer(self, subject: str) -> bytes:
+        head = self.head()
+        kept = self._kept.get(subject)
+        if kept is not None and kept[0] == head:
+            return kept[1]
+        book = fold_casebook(self.store.read_stream(subject))
+        body = {"subject_id": subject, "as_of_position": book.position, **efficacy(book)}
+        encoded = (json.dumps(body, separators=(",", ":"), sort_keys=True) + "\n").encode()
+        self._kept[subject] = (head, encoded)
+        return encoded
 
 
 class GroupWriter:
@@ -106,8 +146,8 @@ class GroupWriter:
 
 def create_floor_app(database_url: str, secret_key: str, work: Path) -> Flask:
     engine = make_engine(database_url)
-    users, answers = remembered(EventStore(engine))
-    engine.dispose()
+    users, sites = remembered(EventStore(engine))
+    answers = CurrentAnswers(engine)
     tokens = Tokens(secret_key, 3600)
     postgres = database_url.startswith("postgres")
     if postgres:
@@ -136,7 +176,7 @@ def create_floor_app(database_url: str, secret_key: str, work: Path) -> Flask:
             raise Unauthenticated("missing_token", "send a bearer token")
         username, _ = tokens.claims(token)
         user = users.get(username)
-        if user is None or not user.sees_site(answers.get(subject, ("", b""))[0]):
+        if user is None or not user.sees_site(sites.get(subject, "")):
             raise Unauthenticated("invalid_token", "no such user or site")
         return user
 
@@ -164,14 +204,14 @@ def create_floor_app(database_url: str, secret_key: str, work: Path) -> Flask:
     @app.get("/floor/subjects/<subject>/efficacy")
     def read(subject: str) -> Response:
         user_of_request(subject)
-        log_moved()
-        return Response(answers[subject][1], mimetype="application/json")
+        return Response(answers.answer(subject), mimetype="application/json")
 
     @app.errorhandler(Unauthenticated)
     def refused(error: Unauthenticated) -> tuple[Response, int]:
         return jsonify({"code": error.code}), 401
 
     app.extensions["floor_log"] = log
+    app.extensions["floor_engine"] = engine
     return app
 
 
@@ -184,6 +224,7 @@ def main(port: int) -> None:
         make_server(app, "127.0.0.1", port, DEFAULT_THREADS, ident="floor").run()
     finally:
         app.extensions["floor_log"].close()
+        app.extensions["floor_engine"].dispose()
 
 
 if __name__ == "__main__":
