@@ -11,7 +11,10 @@ import os
 import threading
 import time
 import warnings
+from datetime import datetime
 from pathlib import Path
+
+import pytest
 
 from ecrf.request_log import BatchingStreamHandler, JsonFormatter
 
@@ -204,3 +207,74 @@ def test_a_child_forked_while_the_thread_waits_on_its_stop_event_exits(tmp_path:
         handler.close()
     assert done[0] == pid and os.waitstatus_to_exitcode(done[1]) == 0, "the child hung"
     assert sorted(x["request_id"] for x in lines_of(path.read_text())) == ["1-1", "2-2"]
+
+
+@pytest.fixture(autouse=True)
+def _request_log_level_restored():
+    log = logging.getLogger("ecrf.request")
+    level = log.level
+    yield
+    log.setLevel(level)
+
+
+def _as_set_up(monkeypatch, handler: BatchingStreamHandler) -> logging.Logger:
+    """The request log as init_app sets it up, writing through ``handler``."""
+    log = logging.getLogger("ecrf.request")
+    monkeypatch.setattr(log, "handlers", [handler])
+    monkeypatch.setattr(log, "filters", [])
+    monkeypatch.setattr(log, "propagate", False)
+    log.setLevel(logging.INFO)
+    return log
+
+
+def test_a_request_line_is_queued_without_a_record_and_written_as_log_info_writes_it(
+        monkeypatch):
+    from ecrf.request_log import log_request
+
+    fields = {"request_id": "r-1", "method": "GET", "path": "/x", "status": 200,
+              "duration_ms": 0.5, "role": "monitor"}
+    made_in: list[int] = []
+    real_init = logging.LogRecord.__init__
+
+    def noting(self, *args, **kwargs):
+        made_in.append(threading.get_ident())
+        real_init(self, *args, **kwargs)
+
+    quick, slow = RecordingStream(), RecordingStream()
+    for stream, extra in ((quick, None), (slow, logging.NullHandler())):
+        handler = BatchingStreamHandler(stream, interval=60)
+        handler.setFormatter(JsonFormatter())
+        log = _as_set_up(monkeypatch, handler)
+        if extra is not None:  # another handler: the configured path, log.info
+            monkeypatch.setattr(log, "handlers", [handler, extra])
+        made_in.clear()
+        monkeypatch.setattr(logging.LogRecord, "__init__", noting)
+        before = time.time()
+        log_request(dict(fields))
+        after = time.time()
+        monkeypatch.setattr(logging.LogRecord, "__init__", real_init)
+        if extra is None:
+            assert made_in == []  # no record made in the request's thread
+        else:
+            assert made_in == [threading.get_ident()]
+        handler.close()
+        line, = lines_of(stream.getvalue())
+        assert before - 0.001 <= datetime.fromisoformat(line.pop("ts")).timestamp() \
+            <= after + 0.001
+        assert line == {"level": "info", "logger": "ecrf.request", **fields}
+
+
+def test_a_request_log_filtered_or_raised_above_info_takes_the_configured_path(monkeypatch):
+    from ecrf.request_log import log_request
+
+    for configure in (lambda log, h: log.setLevel(logging.WARNING),
+                      lambda log, h: h.setLevel(logging.WARNING),
+                      lambda log, h: h.addFilter(lambda r: False),
+                      lambda log, h: monkeypatch.setattr(log, "filters", [lambda r: False])):
+        stream = RecordingStream()
+        handler = BatchingStreamHandler(stream, interval=60)
+        handler.setFormatter(JsonFormatter())
+        configure(_as_set_up(monkeypatch, handler), handler)
+        log_request({"request_id": "hidden", "status": 200})
+        handler.close()
+        assert stream.getvalue() == ""
