@@ -100,7 +100,10 @@ class CurrentAnswers:
         """The head of ecrf's log, on a driver connection this thread keeps (autocommit)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = self.engine.raw_connection().driver_connection
+            # the pooled connection stays checked out while the thread holds it (dropped, it
+            # would go back to the pool and be handed to another thread as well)
+            self._local.pooled = self.engine.raw_connection()
+            conn = self._local.conn = self._local.pooled.driver_connection
             if self.postgres:
                 conn.autocommit = True
         cursor = conn.cursor()

@@ -54,7 +54,9 @@ def _projected(name: str, project: Callable[..., dict], book: Casebook) -> Respo
     key = (name, book.subject_id, book.version, book.position, id(config))
     json = current_app.json
     with _RESULTS_LOCK:
-        results = _RESULTS.setdefault(store, OrderedDict())
+        results = _RESULTS.get(store)
+        if results is None:
+            results = _RESULTS[store] = OrderedDict()
         kept = results.get(key)
         # the entry holds its settings: while it lives, no other object can take their id
         if kept is not None and kept[0] is config:
