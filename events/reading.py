@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from events.model import RecordedEvent, utc
@@ -76,13 +80,24 @@ def decode_row(row: Sequence, upcasters: Upcasters | None = None) -> RecordedEve
 
 
 class RawReads:
-    """The two reads on every request's path (the log after a position, one stream), sent
-    through the driver's own cursor: SQLAlchemy's statement execution costs ~100 us a call
-    in pure Python, more than SQLite takes to answer them."""
+    """The reads on every request's path (the log after a position, one stream, the head),
+    sent through the driver's own cursor on driver connections kept for them: SQLAlchemy's
+    statement execution costs ~100 us a call in pure Python, more than SQLite takes to answer
+    them, and a pool checkout and checkin (with its reset) was half of the freshness query
+    that every request makes (py-spy, in process).
 
-    def __init__(self, postgres: bool) -> None:
-        self.postgres = postgres
-        mark = "%s" if postgres else "?"
+    The connections are made by the engine's pool (its ``connect`` listeners run: SQLite's
+    pragmas, PostgreSQL's UTC session) and detached from it. They only read: PostgreSQL's
+    are in autocommit (a SELECT opens no transaction), SQLite's run each SELECT as its own
+    snapshot. A thread takes one from the idle ones (or a new one) for each read and gives it
+    back (at most ``keep`` stay idle). They are closed when the engine is disposed or this
+    object is collected, never in a forked child (they belong to the parent's sessions)."""
+
+    def __init__(self, engine: Engine, keep: int = 16) -> None:
+        self.engine = engine
+        self.postgres = engine.dialect.name == "postgresql"
+        self.keep = keep
+        mark = "%s" if self.postgres else "?"
         select = ("SELECT events.position, events.stream_id, events.stream_version, "
                   "events.type, events.schema_version, events.data, events.metadata, "
                   "events.recorded_at, events.hash FROM events")
@@ -91,49 +106,77 @@ class RawReads:
         self.stream = f"{select} WHERE events.stream_id = {mark} " \
                       "ORDER BY events.stream_version"
         self.head = "SELECT max(events.position) FROM events"
+        self._idle: list[Any] = []
+        self._pid = os.getpid()
+        self._closed = weakref.finalize(self, _close_idle, self._idle, self._pid)
+        owner = weakref.ref(self)
+        sa.event.listen(engine, "engine_disposed",
+                        lambda _engine: (kept := owner()) is not None and kept.close_idle())
 
-    def query(self, engine: Engine, sql: str, params: tuple) -> list[tuple]:
-        """Run one read on a pooled driver connection and return its rows as the driver gives
-        them (SQLite: times as text; decode_rows parses them).
+    def query(self, sql: str, params: tuple) -> list[tuple]:
+        """Run one read and return its rows as the driver gives them (SQLite: times as text;
+        decode_rows parses them).
 
-        No SQLAlchemy Connection is built around the pooled one (in process, cProfile put its
-        object, events and execution options above the query itself; under 8 clients the
-        difference was within the noise of an A/B). On PostgreSQL the connection is in
-        autocommit while held (a SELECT opens no transaction) and handed back with autocommit
-        off, so that the pool's reset on return still finds one that broke. A connection the
-        server dropped while it sat in the pool (restart, idle timeout) is discarded and the
-        read runs again on the next: after a restart every idle connection is dead, so it
-        may go through each of them (at most those idle when it began, and one new one).
-        A read changes nothing, so the request answers instead of failing."""
-        pool = engine.pool
-        attempts = (pool.checkedin() if hasattr(pool, "checkedin") else 0) + 1
+        A connection the server dropped while it sat idle (restart, idle timeout) is closed
+        and the read runs again on the next: after a restart every idle connection is dead,
+        so it may go through each of them (at most those idle here and in the engine's pool
+        when it began, and one new one). A read changes nothing, so the request answers
+        instead of failing."""
+        if self._pid != os.getpid():  # a forked child: the idle ones are the parent's
+            self._idle, self._pid = [], os.getpid()
+        pool = self.engine.pool
+        attempts = len(self._idle) + (pool.checkedin() if hasattr(pool, "checkedin") else 0) + 1
         for attempt in range(1, attempts + 1):
-            pooled = engine.raw_connection()
+            conn = self._take()
             cursor = None
             try:
-                if self.postgres:
-                    pooled.driver_connection.autocommit = True  # type: ignore[union-attr]
-                cursor = pooled.dbapi_connection.cursor()  # type: ignore[union-attr]
+                cursor = conn.cursor()
                 cursor.execute(sql, params)
-                return cursor.fetchall()
-            except engine.dialect.loaded_dbapi.Error as error:
-                if attempt == attempts or not engine.dialect.is_disconnect(
-                        error, pooled.dbapi_connection, cursor):
+                rows = cursor.fetchall()
+                cursor.close()
+            except self.engine.dialect.loaded_dbapi.Error as error:
+                _close_quietly(conn)
+                if attempt == attempts or not self.engine.dialect.is_disconnect(
+                        error, conn, cursor):
                     raise
-                pooled.invalidate(error)
-            finally:
-                _hand_back(pooled, cursor, self.postgres)
+                continue
+            except BaseException:
+                _close_quietly(conn)
+                raise
+            self._give_back(conn)
+            return rows
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _take(self) -> Any:
+        try:
+            return self._idle.pop()
+        except IndexError:
+            pooled = self.engine.raw_connection()
+            pooled.detach()  # ours from now on: the pool makes another in its place
+            conn = pooled.dbapi_connection
+            if self.postgres:
+                conn.autocommit = True
+            return conn
 
-def _hand_back(pooled: Any, cursor: Any, postgres: bool) -> None:
-    """Close the cursor and return the connection to the pool (autocommit off again); one
-    that fails on the way is discarded rather than handed out again."""
-    try:
-        if cursor is not None:
-            cursor.close()
-        if postgres and pooled.is_valid:
-            pooled.driver_connection.autocommit = False
-    except Exception as error:
-        pooled.invalidate(error)
-    pooled.close()
+    def _give_back(self, conn: Any) -> None:
+        if len(self._idle) < self.keep and self._closed.alive:
+            self._idle.append(conn)
+        else:
+            _close_quietly(conn)
+
+    def close_idle(self) -> None:
+        """Close the idle connections (``engine.dispose()`` calls this); reads open new ones."""
+        if self._pid == os.getpid():
+            while self._idle:
+                _close_quietly(self._idle.pop())
+
+
+def _close_idle(idle: list[Any], pid: int) -> None:
+    if pid == os.getpid():
+        while idle:
+            _close_quietly(idle.pop())
+
+
+def _close_quietly(conn: Any) -> None:
+    with contextlib.suppress(Exception):  # one that fails to close is gone all the same
+        conn.close()

@@ -79,7 +79,7 @@ class EventStore:
         self.upcasters = upcasters or Upcasters()
         self._postgres = is_postgres(engine)
         self._cache = StreamCache()
-        self._raw = RawReads(self._postgres)
+        self._raw = RawReads(engine)
         # Reads are single statements: run them without BEGIN and ROLLBACK round trips
         # (PostgreSQL: autocommit; SQLite: no BEGIN, each SELECT its own snapshot).
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT") \
@@ -143,7 +143,7 @@ class EventStore:
         events = self._cache.get(stream_id)
         if events is None:
             seen = self._cache.seen
-            rows = self._raw.query(self.engine, self._raw.stream, (stream_id,))
+            rows = self._raw.query(self._raw.stream, (stream_id,))
             events = tuple(self._decode_all(rows))
             self._cache.put(stream_id, events, seen)
         if up_to_position is not None:
@@ -157,9 +157,9 @@ class EventStore:
         cache = self._cache
         for _attempt in range(3):
             seen = cache.seen
-            rows = self._raw.query(self.engine, self._raw.after, (seen, REFRESH_LIMIT + 1))
+            rows = self._raw.query(self._raw.after, (seen, REFRESH_LIMIT + 1))
             if len(rows) > REFRESH_LIMIT:
-                cache.forget_all(self._raw.query(self.engine, self._raw.head, ())[0][0] or 0)
+                cache.forget_all(self._raw.query(self._raw.head, ())[0][0] or 0)
                 return
             if not rows:
                 return
@@ -183,7 +183,7 @@ class EventStore:
                  types: Iterable[str] | None = None) -> list[RecordedEvent]:
         """Return events with a position greater than ``after``, in position order."""
         if types is None and limit is not None:  # the projections' page: the driver's way
-            rows = self._raw.query(self.engine, self._raw.after, (after, limit))
+            rows = self._raw.query(self._raw.after, (after, limit))
         else:
             query = sa.select(*COLUMNS).where(T.c.position > after)
             if types is not None:

@@ -6,6 +6,9 @@ server to drop a connection)."""
 
 from __future__ import annotations
 
+import gc
+import os
+import threading
 import time
 
 import pytest
@@ -70,3 +73,104 @@ def test_no_read_fails_after_the_server_dropped_every_idle_connection_of_a_full_
     assert drop_every_connection_of(engine, "dropped-reader") >= 8
     for _ in range(10):
         assert [e.position for e in store.read_all(0, 10)] == [1]
+
+
+# --- connections kept for the reads (both databases) ------------------------------------------
+
+@pytest.fixture
+def kept_reads(database_url, engine):
+    url, connect_args = database_url
+    reads = make_engine(url, connect_args=connect_args)
+    yield reads
+    reads.dispose()
+
+
+def test_reads_keep_their_connections_out_of_the_pool_and_open_none_per_read(
+        kept_reads, engine, signer):
+    EventStore(engine, signer=signer).append("S-1", [NewEvent("Noted", {"n": 1})],
+                                             expected_version=0)
+    opened: list[object] = []
+    sa.event.listen(kept_reads, "connect", lambda dbapi, record: opened.append(dbapi))
+    store = EventStore(kept_reads, signer=signer)
+    for _ in range(50):
+        store.refresh()
+        assert [e.position for e in store.read_all(0, 10)] == [1]
+    assert len(opened) == 1  # one connection made, kept, used by every read
+    assert kept_reads.pool.checkedout() == 0
+
+
+def test_threads_reading_at_once_each_get_a_connection_and_keep_them_for_later_reads(
+        kept_reads, engine, signer):
+    EventStore(engine, signer=signer).append("S-1", [NewEvent("Noted", {"n": 1})],
+                                             expected_version=0)
+    opened: list[object] = []
+    sa.event.listen(kept_reads, "connect", lambda dbapi, record: opened.append(dbapi))
+    store = EventStore(kept_reads, signer=signer)
+    failures: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            for _ in range(100):
+                assert [e.data["n"] for e in store.read_all(0, 10)] == [1]
+        except BaseException as error:  # reported below, in the test's thread
+            failures.append(error)
+
+    for _round in range(3):
+        threads = [threading.Thread(target=read) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == []
+    assert 1 <= len(opened) <= 8  # at most one for each thread reading at once, all kept
+
+
+def test_disposing_the_engine_closes_the_kept_read_connections(kept_reads, engine, signer,
+                                                               db_kind):
+    EventStore(engine, signer=signer).append("S-1", [NewEvent("Noted", {"n": 1})],
+                                             expected_version=0)
+    opened: list = []
+    sa.event.listen(kept_reads, "connect", lambda dbapi, record: opened.append(dbapi))
+    store = EventStore(kept_reads, signer=signer)
+    assert store.read_all(0, 10)
+    kept_reads.dispose()
+    assert opened and all(_is_closed(conn, db_kind) for conn in opened)
+    assert [e.position for e in store.read_all(0, 10)] == [1]  # a new one after dispose
+
+
+def _is_closed(conn, db_kind: str) -> bool:
+    if db_kind == "postgresql":
+        return conn.closed
+    try:
+        conn.execute("SELECT 1")
+    except Exception:  # sqlite3.ProgrammingError: Cannot operate on a closed database
+        return True
+    return False
+
+
+def test_a_forked_child_reads_on_its_own_connections_and_leaves_the_parents_open(
+        kept_reads, engine, signer):
+    EventStore(engine, signer=signer).append("S-1", [NewEvent("Noted", {"n": 1})],
+                                             expected_version=0)
+    store = EventStore(kept_reads, signer=signer)
+    assert [e.position for e in store.read_all(0, 10)] == [1]  # the parent keeps one
+    parents, = store._raw._idle
+    pid = os.fork()
+    if pid == 0:  # the child: read, drop the store (its finalizer runs), exit at once
+        code = 1
+        try:
+            # SQLAlchemy's way for a child: a pool of its own, the parent's left open (its
+            # dispose event must not close the parent's kept read connection either)
+            kept_reads.dispose(close=False)
+            child = [row[0] for row in store._raw.query(store._raw.after, (0, 10))]
+            del store
+            gc.collect()
+            code = 0 if child == [1] else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert parents.execute("SELECT 1").fetchone()[0] == 1  # not closed by the child
+    EventStore(engine, signer=signer).append("S-1", [NewEvent("Noted", {"n": 2})],
+                                             expected_version=1)
+    assert [e.position for e in store.read_all(0, 10)] == [1, 2]  # the parent's still works
