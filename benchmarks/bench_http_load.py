@@ -30,7 +30,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -207,6 +207,33 @@ def fresh_database(db: str, work: Path) -> tuple[str, dict, str, Callable[[], No
             lambda: admin(f"DROP SCHEMA {schema} CASCADE"))
 
 
+def server_env(env_url: str, instance: Path) -> dict[str, str]:
+    """The environment of `ecrf serve` and the apps beside it: the database, the instance."""
+    return {**os.environ, "DATABASE_URL": env_url, "ECRF_SECRET_KEY": "load",
+            "ECRF_INSTANCE_PATH": str(instance), "PYTHONPATH": str(ROOT),
+            "ECRF_SIGNING_KEY": str(instance / "signing_key.pem"),
+            "ECRF_WITNESS_FILE": str(instance / "checkpoints.jsonl")}
+
+
+def start_servers(env: dict[str, str], commands: Sequence[list[str]]
+                  ) -> list[subprocess.Popen]:
+    """Start each command under this Python, quietly, from the repository root."""
+    return [subprocess.Popen([sys.executable, *command], env=env, cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for command in commands]
+
+
+def stop_servers(servers: list[subprocess.Popen]) -> None:
+    """SIGTERM each server (a graceful stop), SIGKILL one still running after 30 s."""
+    for server in servers:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
 WORKLOADS = (("submit", "form submission (platelet_count), 64 subjects", "bare-post",
               "floor-submit"),
              ("read", "efficacy read, 64 subjects", "bare-get", "floor-read"),
@@ -224,21 +251,15 @@ def phase(db: str, args: argparse.Namespace) -> tuple[list[Workload], float]:
     servers: list[subprocess.Popen] = []
     try:
         subjects, singles = seed(url, connect_args, instance, args.runs)
-        env = {**os.environ, "DATABASE_URL": env_url, "ECRF_SECRET_KEY": "load",
-               "ECRF_INSTANCE_PATH": str(instance), "PYTHONPATH": str(ROOT),
-               "ECRF_SIGNING_KEY": str(instance / "signing_key.pem"),
-               "ECRF_WITNESS_FILE": str(instance / "checkpoints.jsonl")}
+        env = server_env(env_url, instance)
         where = subprocess.run([sys.executable, "-c", "import ecrf; print(ecrf.__file__)"],
                                env=env, cwd=ROOT, capture_output=True, text=True).stdout
         if not where.startswith(str(ROOT)):
             raise RuntimeError(f"the server would import ecrf from {where.strip()}")
         ports = free_port(), free_port(), free_port()
-        for command in (["-c", SERVE, "serve", "--port", str(ports[0])],
-                        [str(ROOT / "benchmarks/bare_app.py"), str(ports[1])],
-                        [str(ROOT / "benchmarks/floor_app.py"), str(ports[2])]):
-            servers.append(subprocess.Popen([sys.executable, *command], env=env, cwd=ROOT,
-                                            stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.DEVNULL))
+        servers += start_servers(env, (["-c", SERVE, "serve", "--port", str(ports[0])],
+                                       [str(ROOT / "benchmarks/bare_app.py"), str(ports[1])],
+                                       [str(ROOT / "benchmarks/floor_app.py"), str(ports[2])]))
         ecrf_base, bare_base, floor_base = (f"http://127.0.0.1:{p}" for p in ports)
         wait_for(f"{ecrf_base}/api/v1/openapi.json", servers[0])
         wait_for(f"{bare_base}/bare", servers[1])
@@ -268,13 +289,7 @@ def phase(db: str, args: argparse.Namespace) -> tuple[list[Workload], float]:
                       f"statuses {dict(sorted(ours.statuses.items()))}", flush=True)
         return workloads, time.monotonic() - started
     finally:
-        for server in servers:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+        stop_servers(servers)
         drop()
         shutil.rmtree(work, ignore_errors=True)
 

@@ -42,6 +42,9 @@ from benchmarks.bench_http_load import (  # noqa: E402
     lua_script,
     run_wrk,
     seed,
+    server_env,
+    start_servers,
+    stop_servers,
     token,
     wait_for,
 )
@@ -121,16 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     servers: list[subprocess.Popen] = []
     try:
         subjects, singles = seed(url, connect_args, instance, 1)
-        env = {**os.environ, "DATABASE_URL": env_url, "ECRF_SECRET_KEY": "load",
-               "ECRF_INSTANCE_PATH": str(instance), "PYTHONPATH": str(ROOT),
-               "ECRF_SIGNING_KEY": str(instance / "signing_key.pem"),
-               "ECRF_WITNESS_FILE": str(instance / "checkpoints.jsonl")}
         ports = free_port(), free_port()
-        for command in (["-c", SERVE, "serve", "--port", str(ports[0])],
-                        [str(ROOT / "benchmarks/bare_app.py"), str(ports[1])]):
-            servers.append(subprocess.Popen([sys.executable, *command], env=env, cwd=ROOT,
-                                            stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.DEVNULL))
+        servers += start_servers(server_env(env_url, instance),
+                                 (["-c", SERVE, "serve", "--port", str(ports[0])],
+                                  [str(ROOT / "benchmarks/bare_app.py"), str(ports[1])]))
         ecrf_base, bare_base = (f"http://127.0.0.1:{p}" for p in ports)
         wait_for(f"{ecrf_base}/api/v1/openapi.json", servers[0])
         wait_for(f"{bare_base}/bare", servers[1])
@@ -175,12 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"py-spy: {args.py_spy}")
         return 0
     finally:
-        for server in servers:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        stop_servers(servers)
         drop()
         shutil.rmtree(work, ignore_errors=True)
 

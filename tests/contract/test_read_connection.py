@@ -85,13 +85,20 @@ def kept_reads(database_url, engine):
     reads.dispose()
 
 
-def test_reads_keep_their_connections_out_of_the_pool_and_open_none_per_read(
-        kept_reads, engine, signer):
+def one_event_read_through(reads: sa.Engine, engine: sa.Engine, signer
+                           ) -> tuple[EventStore, list]:
+    """A log of one event, a store reading it through ``reads``, and the driver connections
+    ``reads`` opens from now on."""
     EventStore(engine, signer=signer).append("S-1", [NewEvent("Noted", {"n": 1})],
                                              expected_version=0)
-    opened: list[object] = []
-    sa.event.listen(kept_reads, "connect", lambda dbapi, record: opened.append(dbapi))
-    store = EventStore(kept_reads, signer=signer)
+    opened: list = []
+    sa.event.listen(reads, "connect", lambda dbapi, record: opened.append(dbapi))
+    return EventStore(reads, signer=signer), opened
+
+
+def test_reads_keep_their_connections_out_of_the_pool_and_open_none_per_read(
+        kept_reads, engine, signer):
+    store, opened = one_event_read_through(kept_reads, engine, signer)
     for _ in range(50):
         store.refresh()
         assert [e.position for e in store.read_all(0, 10)] == [1]
@@ -101,11 +108,7 @@ def test_reads_keep_their_connections_out_of_the_pool_and_open_none_per_read(
 
 def test_threads_reading_at_once_each_get_a_connection_and_keep_them_for_later_reads(
         kept_reads, engine, signer):
-    EventStore(engine, signer=signer).append("S-1", [NewEvent("Noted", {"n": 1})],
-                                             expected_version=0)
-    opened: list[object] = []
-    sa.event.listen(kept_reads, "connect", lambda dbapi, record: opened.append(dbapi))
-    store = EventStore(kept_reads, signer=signer)
+    store, opened = one_event_read_through(kept_reads, engine, signer)
     failures: list[BaseException] = []
 
     def read() -> None:
@@ -127,11 +130,7 @@ def test_threads_reading_at_once_each_get_a_connection_and_keep_them_for_later_r
 
 def test_disposing_the_engine_closes_the_kept_read_connections(kept_reads, engine, signer,
                                                                db_kind):
-    EventStore(engine, signer=signer).append("S-1", [NewEvent("Noted", {"n": 1})],
-                                             expected_version=0)
-    opened: list = []
-    sa.event.listen(kept_reads, "connect", lambda dbapi, record: opened.append(dbapi))
-    store = EventStore(kept_reads, signer=signer)
+    store, opened = one_event_read_through(kept_reads, engine, signer)
     assert store.read_all(0, 10)
     kept_reads.dispose()
     assert opened and all(_is_closed(conn, db_kind) for conn in opened)
