@@ -177,13 +177,15 @@ def init_app(app: Flask) -> None:
 
 def log_request(fields: dict) -> None:
     """Log one request's line. Where the request log is as ``init_app`` sets it up (its one
-    handler a ``BatchingStreamHandler``, no filter), the fields go straight to that handler's
+    handler a ``BatchingStreamHandler``, no filter, no propagation to the root logger, the
+    standard record factory), the fields go straight to that handler's
     queue and the log thread makes the record; otherwise through ``log.info``, to whatever
     handlers and filters were configured."""
     handlers = log.handlers
     if len(handlers) == 1 and handlers[0].__class__ is BatchingStreamHandler \
             and handlers[0].level <= logging.INFO and not log.filters \
-            and not handlers[0].filters:
+            and not handlers[0].filters and not log.propagate \
+            and logging.getLogRecordFactory() is logging.LogRecord:
         if log.isEnabledFor(logging.INFO):
             handlers[0].queue_fields(time.time(), fields)
         return

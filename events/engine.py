@@ -30,6 +30,9 @@ def normalise_url(url: str) -> str:
 #: SQLAlchemy's default of 5, every connection over 5 was closed when handed back and opened
 #: again by the next request (under 8 clients, ~35 new PostgreSQL backends a second).
 POOL_SIZE = 16
+#: Seconds a connection serves before it is replaced (``pool_recycle``; the kept read
+#: connections too): a firewall may drop one idle longer without telling either side.
+RECYCLE_SECONDS = 3600
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -45,7 +48,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # No pool_pre_ping: it costs a round trip per checkout. After a server restart the first
     # statement on a stale connection fails, SQLAlchemy then invalidates the whole pool, and
     # the client retries (safely, with its Idempotency-Key).
-    engine = sa.create_engine(url, pool_recycle=3600, **kwargs)
+    engine = sa.create_engine(url, pool_recycle=RECYCLE_SECONDS, **kwargs)
     _configure_postgres(engine)
     return engine
 

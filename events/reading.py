@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from events.engine import RECYCLE_SECONDS
 from events.model import RecordedEvent, utc
 from events.tables import events as T
 from events.upcasting import Upcasters
@@ -87,16 +89,22 @@ class RawReads:
     that every request makes (py-spy, in process).
 
     The connections are made by the engine's pool (its ``connect`` listeners run: SQLite's
-    pragmas, PostgreSQL's UTC session) and detached from it. They only read: PostgreSQL's
-    are in autocommit (a SELECT opens no transaction), SQLite's run each SELECT as its own
+    pragmas, PostgreSQL's UTC session) and, where the pool is a QueuePool (the engines'
+    default: a SQLite file, PostgreSQL), detached from it. They only read: PostgreSQL's are
+    in autocommit (a SELECT opens no transaction), SQLite's run each SELECT as its own
     snapshot. A thread takes one from the idle ones (or a new one) for each read and gives it
-    back (at most ``keep`` stay idle). They are closed when the engine is disposed or this
-    object is collected, never in a forked child (they belong to the parent's sessions)."""
+    back (at most ``keep`` stay idle, none older than ``recycle`` seconds, as the pool's
+    ``pool_recycle``). They are closed when the engine is disposed (one in use then, when it
+    comes back) or this object is collected, never in a forked child (they belong to the
+    parent's sessions). With another pool (NullPool, an in-memory SQLite's single
+    connection) each read takes a pooled connection and hands it back, as the pool means."""
 
-    def __init__(self, engine: Engine, keep: int = 16) -> None:
+    def __init__(self, engine: Engine, keep: int = 16, recycle: float = RECYCLE_SECONDS
+                 ) -> None:
         self.engine = engine
         self.postgres = engine.dialect.name == "postgresql"
-        self.keep = keep
+        self.keep, self.recycle = keep, recycle
+        self.detach = isinstance(engine.pool, sa.pool.QueuePool)
         mark = "%s" if self.postgres else "?"
         select = ("SELECT events.position, events.stream_id, events.stream_version, "
                   "events.type, events.schema_version, events.data, events.metadata, "
@@ -106,7 +114,8 @@ class RawReads:
         self.stream = f"{select} WHERE events.stream_id = {mark} " \
                       "ORDER BY events.stream_version"
         self.head = "SELECT max(events.position) FROM events"
-        self._idle: list[Any] = []
+        self._idle: list[tuple[Any, float]] = []  # (driver connection, made at: monotonic)
+        self._generation = 0  # one more at each dispose: older connections are closed
         self._pid = os.getpid()
         self._closed = weakref.finalize(self, _close_idle, self._idle, self._pid)
         owner = weakref.ref(self)
@@ -121,13 +130,15 @@ class RawReads:
         and the read runs again on the next: after a restart every idle connection is dead,
         so it may go through each of them (at most those idle here and in the engine's pool
         when it began, and one new one). A read changes nothing, so the request answers
-        instead of failing."""
+        instead of failing. Any other error (a statement timeout, a cancel) is the read's
+        answer: raised at once, the connection kept."""
         if self._pid != os.getpid():  # a forked child: the idle ones are the parent's
             self._idle, self._pid = [], os.getpid()
         pool = self.engine.pool
         attempts = len(self._idle) + (pool.checkedin() if hasattr(pool, "checkedin") else 0) + 1
         for attempt in range(1, attempts + 1):
-            conn = self._take()
+            generation = self._generation
+            conn, made, pooled = self._take()
             cursor = None
             try:
                 cursor = conn.cursor()
@@ -135,46 +146,82 @@ class RawReads:
                 rows = cursor.fetchall()
                 cursor.close()
             except self.engine.dialect.loaded_dbapi.Error as error:
-                _close_quietly(conn)
-                if attempt == attempts or not self.engine.dialect.is_disconnect(
-                        error, conn, cursor):
+                # asked before closing: psycopg's dialect calls any closed connection dropped
+                dropped = self.engine.dialect.is_disconnect(error, conn, cursor)
+                if dropped:
+                    self._discard(conn, pooled, error)
+                else:
+                    self._give_back(conn, made, pooled, generation)
+                if attempt == attempts or not dropped:
                     raise
                 continue
-            except BaseException:
-                _close_quietly(conn)
+            except BaseException as error:
+                self._discard(conn, pooled, error)
                 raise
-            self._give_back(conn)
+            self._give_back(conn, made, pooled, generation)
             return rows
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _take(self) -> Any:
+    def _take(self) -> tuple[Any, float, Any]:
+        """(driver connection, when it was made, its pool handle where it stays pooled)."""
+        while self.detach and self._idle:
+            try:
+                conn, made = self._idle.pop()
+            except IndexError:  # another thread took the last one
+                break
+            if time.monotonic() - made < self.recycle:
+                return conn, made, None
+            _close_quietly(conn)
+        pooled = self.engine.raw_connection()
+        conn = pooled.dbapi_connection
         try:
-            return self._idle.pop()
-        except IndexError:
-            pooled = self.engine.raw_connection()
-            pooled.detach()  # ours from now on: the pool makes another in its place
-            conn = pooled.dbapi_connection
             if self.postgres:
                 conn.autocommit = True
-            return conn
+        except BaseException as error:
+            pooled.invalidate(error)
+            raise
+        if not self.detach:
+            return conn, 0.0, pooled
+        pooled.detach()  # ours from now on: the pool makes another in its place
+        return conn, time.monotonic(), None
 
-    def _give_back(self, conn: Any) -> None:
-        if len(self._idle) < self.keep and self._closed.alive:
-            self._idle.append(conn)
+    def _give_back(self, conn: Any, made: float, pooled: Any, generation: int) -> None:
+        if pooled is not None:  # the pool's: autocommit off again for its reset on return
+            try:
+                if self.postgres and pooled.is_valid:
+                    conn.autocommit = False
+            except Exception as error:
+                pooled.invalidate(error)
+            pooled.close()
+        elif generation == self._generation and len(self._idle) < self.keep \
+                and self._closed.alive:
+            self._idle.append((conn, made))
+        else:
+            _close_quietly(conn)
+
+    def _discard(self, conn: Any, pooled: Any, error: BaseException) -> None:
+        if pooled is not None:
+            pooled.invalidate(error if isinstance(error, Exception) else None)
+            pooled.close()
         else:
             _close_quietly(conn)
 
     def close_idle(self) -> None:
-        """Close the idle connections (``engine.dispose()`` calls this); reads open new ones."""
+        """Close the idle connections (``engine.dispose()`` calls this) and, as each comes
+        back, those in use now; reads open new ones."""
+        self._generation += 1
         if self._pid == os.getpid():
-            while self._idle:
-                _close_quietly(self._idle.pop())
+            _close_idle(self._idle, self._pid)
 
 
-def _close_idle(idle: list[Any], pid: int) -> None:
+def _close_idle(idle: list[tuple[Any, float]], pid: int) -> None:
     if pid == os.getpid():
         while idle:
-            _close_quietly(idle.pop())
+            try:
+                conn, _made = idle.pop()
+            except IndexError:  # taken meanwhile
+                return
+            _close_quietly(conn)
 
 
 def _close_quietly(conn: Any) -> None:

@@ -153,7 +153,7 @@ def test_a_forked_child_reads_on_its_own_connections_and_leaves_the_parents_open
                                              expected_version=0)
     store = EventStore(kept_reads, signer=signer)
     assert [e.position for e in store.read_all(0, 10)] == [1]  # the parent keeps one
-    parents, = store._raw._idle
+    (parents, _made), = store._raw._idle
     pid = os.fork()
     if pid == 0:  # the child: read, drop the store (its finalizer runs), exit at once
         code = 1
@@ -173,3 +173,49 @@ def test_a_forked_child_reads_on_its_own_connections_and_leaves_the_parents_open
     EventStore(engine, signer=signer).append("S-1", [NewEvent("Noted", {"n": 2})],
                                              expected_version=1)
     assert [e.position for e in store.read_all(0, 10)] == [1, 2]  # the parent's still works
+
+
+def test_a_read_that_fails_for_another_reason_is_not_retried_and_keeps_its_connection(
+        kept_reads, engine, signer):
+    store, opened = one_event_read_through(kept_reads, engine, signer)
+    assert store.read_all(0, 10)
+    with pytest.raises(kept_reads.dialect.loaded_dbapi.Error) as failed:
+        store._raw.query("SELECT no_such_column FROM events", ())
+    assert not kept_reads.dialect.is_disconnect(failed.value, None, None)
+    assert [e.position for e in store.read_all(0, 10)] == [1]
+    assert len(opened) == 1  # the connection survived the error: not closed, not retried
+
+
+def test_a_connection_in_use_when_the_engine_is_disposed_is_closed_when_it_comes_back(
+        kept_reads, engine, signer, db_kind):
+    store, _opened = one_event_read_through(kept_reads, engine, signer)
+    raw = store._raw
+    generation = raw._generation
+    conn, made, pooled = raw._take()  # a read in flight
+    kept_reads.dispose()
+    raw._give_back(conn, made, pooled, generation)
+    assert raw._idle == [] and _is_closed(conn, db_kind)
+    assert [e.position for e in store.read_all(0, 10)] == [1]
+
+
+def test_kept_connections_older_than_the_recycle_age_are_replaced(kept_reads, engine, signer,
+                                                                  db_kind):
+    store, opened = one_event_read_through(kept_reads, engine, signer)
+    assert store.read_all(0, 10)
+    store._raw.recycle = 0.0
+    assert store.read_all(0, 10)
+    assert len(opened) == 2 and _is_closed(opened[0], db_kind)
+
+
+def test_an_in_memory_sqlite_log_is_read_through_its_one_pooled_connection(signer):
+    memory = make_engine("sqlite://")
+    try:
+        from ecrf.schema import upgrade
+
+        upgrade(memory)
+        store = EventStore(memory, signer=signer)
+        for n in (1, 2):
+            store.append("S-1", [NewEvent("Noted", {"n": n})], expected_version=n - 1)
+            assert [e.data["n"] for e in store.read_stream("S-1")] == list(range(1, n + 1))
+    finally:
+        memory.dispose()
