@@ -15,6 +15,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from events.data_version import DataVersionProbe, probe_for
 from events.engine import RECYCLE_SECONDS
 from events.model import RecordedEvent, utc
 from events.tables import events as T
@@ -118,9 +119,25 @@ class RawReads:
         self._generation = 0  # one more at each dispose: older connections are closed
         self._pid = os.getpid()
         self._closed = weakref.finalize(self, _close_idle, self._idle, self._pid)
+        self._probe: DataVersionProbe | None = None
+        self._probing = self.detach and not self.postgres  # a SQLite file
         owner = weakref.ref(self)
         sa.event.listen(engine, "engine_disposed",
                         lambda _engine: (kept := owner()) is not None and kept.close_idle())
+
+    def data_version(self) -> int | None:
+        """SQLite's ``PRAGMA data_version`` of the log's file, asked without giving up the GIL
+        (events.data_version): the same number means nothing was committed in between. None
+        where it cannot be asked so (PostgreSQL, a database in memory)."""
+        probe = self._probe
+        if probe is None:
+            if not self._probing:
+                return None
+            probe = self._probe = probe_for(self.engine)
+            if probe is None:
+                self._probing = False
+                return None
+        return probe.version()
 
     def query(self, sql: str, params: tuple) -> list[tuple]:
         """Run one read and return its rows as the driver gives them (SQLite: times as text;
@@ -212,6 +229,8 @@ class RawReads:
         self._generation += 1
         if self._pid == os.getpid():
             _close_idle(self._idle, self._pid)
+        if self._probe is not None:
+            self._probe.close()
 
 
 def _close_idle(idle: list[tuple[Any, float]], pid: int) -> None:

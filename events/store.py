@@ -153,21 +153,31 @@ class EventStore:
     def refresh(self) -> None:
         """Bring the stream cache to the log head: read the events after the position it
         knows (one indexed query; usually nothing, or a few rows written by other processes
-        or threads) and add them to the streams it holds."""
+        or threads) and add them to the streams it holds.
+
+        On SQLite the query is skipped when the file's data version is the one read before
+        the last refresh that reached the head: nothing was committed since, by this process
+        or another (events.data_version)."""
         cache = self._cache
+        version = self._raw.data_version()
+        if version is not None and version == cache.data_version:
+            return
         for _attempt in range(3):
             seen = cache.seen
             rows = self._raw.query(self._raw.after, (seen, REFRESH_LIMIT + 1))
             if len(rows) > REFRESH_LIMIT:
                 cache.forget_all(self._raw.query(self._raw.head, ())[0][0] or 0)
+                cache.data_version = version
                 return
             if not rows:
+                cache.data_version = version
                 return
             generation = cache.generation  # before choosing the rows of the streams held
             held = [row for row in rows if cache.holds(row[1])]
             last = rows[-1][0]
             if cache.advance(self._decode_all(held), through=last, after=seen,
                              generation=generation) or cache.seen >= last:
+                cache.data_version = version
                 return
         cache.forget_all(cache.seen)  # pragma: no cover - other threads kept moving it
 
