@@ -37,37 +37,63 @@ def _stamp(book: Casebook, body: dict) -> dict:
     return {"subject_id": book.subject_id, "as_of_position": book.position, **body}
 
 
-_RESULTS: weakref.WeakKeyDictionary[Any, OrderedDict[tuple, tuple[Any, dict]]] = \
+_RESULTS: weakref.WeakKeyDictionary[Any, OrderedDict[tuple, tuple[Any, bytes, str]]] = \
     weakref.WeakKeyDictionary()
 _RESULTS_LOCK = threading.Lock()
 MAX_RESULTS = 2048
 
 
-def _projected(name: str, project: Callable[..., dict], book: Casebook) -> Response:
-    """The JSON answer of ``project(book, config=...)``, stamped, remembered per casebook
-    version as the bytes sent: the projections are pure functions of the casebook and the
-    trial settings (none reads the clock), and a casebook at (version, position) is the same
-    whenever it is folded, as of now or of a past moment. The bytes are the app's own JSON
-    encoding of the answer, made once: encoding a grown casebook's efficacy was 42% of a read
-    under load (py-spy), for the same answer every time."""
+def _projected(name: str, project: Callable[..., dict], subject_id: str) -> Response:
+    """The JSON answer of ``project(casebook, config=...)`` for the subject's casebook (as of
+    ``?as_of=``/``?position=`` when asked), stamped, remembered per casebook version as the
+    bytes sent: the projections are pure functions of the casebook and the trial settings
+    (none reads the clock), and a casebook at (version, position) is the same whenever it is
+    folded, as of now or of a past moment. The bytes are the app's own JSON encoding of the
+    answer, made once: encoding a grown casebook's efficacy was 42% of a read under load
+    (py-spy), for the same answer every time.
+
+    As of now, the stream's last event names the answer before any casebook is made: a
+    remembered one is sent without forking the kept casebook (a copy of every entry), when
+    the user sees its site; anything else (no answer yet, another site's subject, no such
+    subject) goes the long way, which answers 404 alike."""
+    user = current_user()
+    require(user.role, "subject.read")
+    position = as_of_position()
     store, config = services().store, services().trial
-    key = (name, book.subject_id, book.version, book.position, id(config))
-    json = current_app.json
+    if position is None:
+        events = store.read_stream(subject_id)
+        if events:
+            last = events[-1]
+            kept = _remembered(store, (name, subject_id, last.stream_version, last.position,
+                                       id(config)), config)
+            if kept is not None and user.sees_site(kept[1]):
+                return current_app.response_class(kept[0], mimetype=current_app.json.mimetype)
+    book = load_casebook(store, user, subject_id, up_to_position=position)
+    key = (name, subject_id, book.version, book.position, id(config))
+    kept = _remembered(store, key, config)
+    if kept is not None:
+        return current_app.response_class(kept[0], mimetype=current_app.json.mimetype)
+    response = current_app.json.response(_stamp(book, project(book, config=config)))
     with _RESULTS_LOCK:
         results = _RESULTS.get(store)
         if results is None:
             results = _RESULTS[store] = OrderedDict()
-        kept = results.get(key)
-        # the entry holds its settings: while it lives, no other object can take their id
-        if kept is not None and kept[0] is config:
-            results.move_to_end(key)
-            return current_app.response_class(kept[1], mimetype=json.mimetype)
-    response = json.response(_stamp(book, project(book, config=config)))
-    with _RESULTS_LOCK:
-        results[key] = (config, response.get_data())
+        results[key] = (config, response.get_data(), book.site_id)
         while len(results) > MAX_RESULTS:
             results.popitem(last=False)
     return response
+
+
+def _remembered(store: Any, key: tuple, config: Any) -> tuple[bytes, str] | None:
+    """(bytes, site) of a remembered answer, or None."""
+    with _RESULTS_LOCK:
+        results = _RESULTS.get(store)
+        kept = results.get(key) if results is not None else None
+        # the entry holds its settings: while it lives, no other object can take their id
+        if kept is None or kept[0] is not config:
+            return None
+        results.move_to_end(key)
+        return kept[1], kept[2]
 
 
 def forget_projections(store: Any, subject_id: str) -> None:
@@ -81,22 +107,19 @@ def forget_projections(store: Any, subject_id: str) -> None:
 @blp.route("/<subject_id>/eligibility", methods=["GET"])
 def subject_eligibility(subject_id: str):
     """Eligibility per criterion (computed or attested), status and discrepancies."""
-    book, _ = _book(subject_id)
-    return _projected("eligibility", eligibility, book)
+    return _projected("eligibility", eligibility, subject_id)
 
 
 @blp.route("/<subject_id>/safety", methods=["GET"])
 def subject_safety(subject_id: str):
     """Adverse events, CRS and ICANS grades by day, lab toxicities, late SAE reports."""
-    book, _ = _book(subject_id)
-    return _projected("safety", safety, book)
+    return _projected("safety", safety, subject_id)
 
 
 @blp.route("/<subject_id>/efficacy", methods=["GET"])
 def subject_efficacy(subject_id: str):
     """IWG response: baseline, best response, W12, times, losses, periods and counts used."""
-    book, _ = _book(subject_id)
-    return _projected("efficacy", efficacy, book)
+    return _projected("efficacy", efficacy, subject_id)
 
 
 @blp.route("/<subject_id>/schedule", methods=["GET"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from msgspec import structs
 
 from ecrf.accounts.service import load_user
@@ -225,3 +226,26 @@ def test_a_casebook_folded_for_a_rebase_in_a_batch_that_failed_is_never_served(s
     book = load_casebook(store, staff, "ITP-001")
     assert book.to_dict() == fold_casebook(store.read_stream("ITP-001")).to_dict()
     assert [e.values["platelets"] for e in book.current("platelet_count")][-1:] == [333]
+
+
+@pytest.mark.parametrize("name", ["eligibility", "safety", "efficacy"])
+def test_a_remembered_answer_is_not_sent_to_another_sites_user(store, as_user, name):
+    """As of now, a remembered answer is found from the stream's last event before any
+    casebook is made; it is sent only to a user who sees the subject's site. Another site's
+    user gets the 404 of a subject that does not exist, byte for byte."""
+    subject = Subject(store, "ITP-001")
+    subject.screening_labs(platelets=14)
+    mine = as_user("staff").get(f"/subjects/ITP-001/{name}")
+    assert mine.status_code == 200  # remembered now
+    theirs = as_user("staff2")
+    refused = theirs.get(f"/subjects/ITP-001/{name}")
+    unknown = theirs.get(f"/subjects/ITP-404/{name}")
+    assert refused.status_code == unknown.status_code == 404
+    assert refused.json["error"]["code"] == unknown.json["error"]["code"] == \
+        "subject_not_found"
+    assert refused.json["error"]["message"].replace("ITP-001", "X") == \
+        unknown.json["error"]["message"].replace("ITP-404", "X")
+    assert as_user("staff").get(f"/subjects/ITP-001/{name}").get_data() == mine.get_data()
+    subject.platelets(7, 40)  # a new version: a new answer, made and remembered for it
+    assert as_user("staff").get(f"/subjects/ITP-001/{name}").json["as_of_position"] == \
+        store.read_stream("ITP-001")[-1].position
