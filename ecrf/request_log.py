@@ -25,14 +25,21 @@ from flask import Flask, Response, g, request
 log = logging.getLogger("ecrf.request")
 
 
+_encode = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps's, made once
+
+
 class JsonFormatter(logging.Formatter):
     """Format a record's ``fields`` as one JSON object per line."""
 
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, "fields", None) or {"message": record.getMessage()}
-        return json.dumps({"ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
-                           "level": record.levelname.lower(), "logger": record.name,
-                           **fields}, separators=(",", ":"))
+        return json_line(record.created, record.levelname.lower(), record.name, fields)
+
+
+def json_line(created: float, level: str, logger: str, fields: dict) -> str:
+    """One line of the request log: time, level, logger, then the fields."""
+    return _encode({"ts": datetime.fromtimestamp(created, UTC).isoformat(), "level": level,
+                    "logger": logger, **fields})
 
 
 class BatchingStreamHandler(logging.Handler):
@@ -114,9 +121,16 @@ class BatchingStreamHandler(logging.Handler):
         """Format and write every queued record, in one write."""
         with self._writing:
             lines = []
+            plain = self.formatter.__class__ is JsonFormatter  # a queued line needs no record
             while self._queued:
                 record = self._queued.popleft()
                 if record.__class__ is tuple:
+                    if plain:
+                        try:
+                            lines.append(json_line(record[0], "info", log.name, record[1]))
+                            continue
+                        except Exception:  # as a record: logging reports it, the rest go on
+                            pass
                     record = _request_record(*record)
                 try:
                     lines.append(self.format(record))

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 import warnings
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -284,3 +284,34 @@ def test_a_request_log_configured_otherwise_takes_the_configured_path(monkeypatc
         log_request({"request_id": "hidden", "status": 200})
         handler.close()
         assert queued == []  # never the shortcut: the configured path decides
+
+
+def test_a_queued_line_that_cannot_be_written_as_json_is_reported_and_the_rest_go_on(
+        monkeypatch):
+    """A field no JSON can hold (a programming error) is reported by logging's own
+    ``handleError``, as for any record, and the lines queued after it are written."""
+    stream = RecordingStream()
+    handler = BatchingStreamHandler(stream, interval=60)
+    handler.setFormatter(JsonFormatter())
+    reported: list[logging.LogRecord] = []
+    monkeypatch.setattr(handler, "handleError", reported.append)
+    handler.queue_fields(time.time(), {"request_id": "bad", "status": object()})
+    handler.queue_fields(time.time(), {"request_id": "good", "status": 200})
+    handler.close()
+    assert [line["request_id"] for line in lines_of(stream.getvalue())] == ["good"]
+    assert [r.fields["request_id"] for r in reported] == ["bad"]
+
+
+def test_a_queued_line_is_written_byte_for_byte_as_json_dumps_writes_it():
+    stream = RecordingStream()
+    handler = BatchingStreamHandler(stream, interval=60)
+    handler.setFormatter(JsonFormatter())
+    created = 1765152000.123456
+    fields = {"request_id": "r-\u00e9\u2028", "method": "GET", "path": "/x\"y", "status": 200,
+              "duration_ms": -0.0, "role": None}
+    handler.queue_fields(created, dict(fields))
+    handler.close()
+    expected = json.dumps({"ts": datetime.fromtimestamp(created, UTC).isoformat(),
+                           "level": "info", "logger": "ecrf.request", **fields},
+                          separators=(",", ":"))
+    assert stream.getvalue() == expected + "\n"
