@@ -9,8 +9,9 @@ target on that machine.
 A submission (``POST /floor/subjects/<id>/forms/platelet_count``) here:
 - checks the bearer token with ecrf's own ``Tokens`` (an HMAC, remembered once checked)
   and the user's site, from memory;
-- asks the database once whether the log moved (``SELECT max(position)``): without it a
-  token revoked or a casebook changed by another process would go unseen;
+- asks the database once whether the log moved (``SELECT max(position)``; on SQLite only
+  when the file's ``PRAGMA data_version`` moved, as ours, events.data_version): without it
+  a token revoked or a casebook changed by another process would go unseen;
 - parses the JSON body and validates it with the real form schema (marshmallow,
   ``ecrf.forms.registry.load_form``);
 - appends one row with the chained and signed writer of the event-store floor
@@ -21,7 +22,8 @@ A submission (``POST /floor/subjects/<id>/forms/platelet_count``) here:
 - answers 201 with the entry id and the stream version.
 
 A read (``GET /floor/subjects/<id>/efficacy``) checks the token and the site, asks ecrf's own
-database for the head of the log (``SELECT max(position)``, on a connection the thread keeps),
+database for the head of the log (``SELECT max(position)``, on a connection the thread keeps;
+on SQLite only when the data version moved, as ours does),
 and answers the subject's efficacy answer as of that head: bytes remembered with the head they
 were made at, made again (the stream folded and the answer encoded, as ours does) only when
 the head moved. So it answers what ours answers, the casebook as it now is, grown by the
@@ -45,6 +47,7 @@ import sys
 import tempfile
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +66,7 @@ from ecrf.errors import Unauthenticated  # noqa: E402
 from ecrf.forms.registry import load_form  # noqa: E402
 from ecrf.server import DEFAULT_THREADS, make_server  # noqa: E402
 from events import EventStore, make_engine  # noqa: E402
+from events.data_version import DataVersionProbe  # noqa: E402
 from projections.casebook import fold_casebook  # noqa: E402
 from projections.efficacy import efficacy  # noqa: E402
 
@@ -95,8 +99,9 @@ class CurrentAnswers:
         self.postgres = engine.dialect.name == "postgresql"
         self._kept: dict[str, tuple[int, bytes]] = {}
         self._local = threading.local()
+        self.head = unless_unchanged(DataVersionProbe.for_engine(engine), self._query_head)
 
-    def head(self) -> int:
+    def _query_head(self) -> int:
         """The head of ecrf's log, on a driver connection this thread keeps (autocommit)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
@@ -122,6 +127,24 @@ class CurrentAnswers:
         encoded = (json.dumps(body, separators=(",", ":"), sort_keys=True) + "\n").encode()
         self._kept[subject] = (head, encoded)
         return encoded
+
+
+def unless_unchanged(probe: DataVersionProbe | None, ask: Callable[[], Any]
+                     ) -> Callable[[], Any]:
+    """``ask()``, or on SQLite its last answer while the file's data version stands still
+    (events.data_version: what ecrf's reads do, so the floor does it too)."""
+    last: list[tuple[int | None, Any]] = [(None, None)]
+
+    def answer() -> Any:
+        version = probe.version() if probe is not None else None
+        kept = last[0]
+        if version is not None and kept[0] == version:
+            return kept[1]
+        found = ask()
+        last[0] = (version, found)
+        return found
+
+    return answer
 
 
 class GroupWriter:
@@ -183,12 +206,15 @@ def create_floor_app(database_url: str, secret_key: str, work: Path) -> Flask:
             raise Unauthenticated("invalid_token", "no such user or site")
         return user
 
-    def log_moved() -> Any:
+    def query_head() -> Any:
         conn = log._conn()
         found = conn.execute(head).fetchone()[0]
         if postgres:
             conn.rollback()
         return found
+
+    log_moved = unless_unchanged(None if postgres else DataVersionProbe(str(work / "floor.db")),
+                                 query_head)
 
     @app.post("/floor/subjects/<subject>/forms/platelet_count")
     def submit(subject: str) -> tuple[Response, int]:

@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--py-spy", type=Path, help="record the ecrf server to this file")
+    parser.add_argument("--gil", action="store_true",
+                        help="with --py-spy: only the thread holding the GIL (Python's CPU)")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         sys.exit("needs wrk: apt-get install wrk")
@@ -164,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.py_spy:
             py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
             spy = subprocess.Popen([py_spy, "record", "-f", "raw", "-r", "200",
-                                    "-o", str(args.py_spy), "-p", str(servers[0].pid)],
+                                    "-o", str(args.py_spy), "-p", str(servers[0].pid),
+                                    *(["--gil"] if args.gil else [])],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             run_wrk(ecrf_base, lua_script(kind, bearer, targets), args.seconds, work)
             spy.send_signal(signal.SIGINT)
