@@ -31,10 +31,10 @@ class StreamCache:
         #: Moves whenever the set of streams held grows; a refresh that chose the rows of the
         #: streams held must find it unchanged, or a stream put meanwhile could miss a row.
         self.generation = 0
-        #: SQLite's data version read before the last refresh that reached the head (None:
-        #: none yet, or not SQLite): while the file's stays the same, nothing new was
-        #: committed (events.data_version).
-        self.data_version: int | None = None
+        #: (probe connection's epoch, SQLite's data version) read before the last refresh
+        #: that reached the head (None: none yet, or not SQLite): while the probe answers
+        #: the same pair, nothing new was committed (events.data_version).
+        self.data_version: tuple[int, int] | None = None
 
     def get(self, stream_id: str) -> tuple[RecordedEvent, ...] | None:
         """Return the stream as known up to ``seen`` (None: not held)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
 import weakref
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from events.data_version import DataVersionProbe, probe_for
+from events.data_version import DataVersionProbe
 from events.engine import RECYCLE_SECONDS
 from events.model import RecordedEvent, utc
 from events.tables import events as T
@@ -121,22 +122,31 @@ class RawReads:
         self._closed = weakref.finalize(self, _close_idle, self._idle, self._pid)
         self._probe: DataVersionProbe | None = None
         self._probing = self.detach and not self.postgres  # a SQLite file
+        self._making_probe = threading.Lock()
         owner = weakref.ref(self)
         sa.event.listen(engine, "engine_disposed",
                         lambda _engine: (kept := owner()) is not None and kept.close_idle())
 
-    def data_version(self) -> int | None:
-        """SQLite's ``PRAGMA data_version`` of the log's file, asked without giving up the GIL
-        (events.data_version): the same number means nothing was committed in between. None
-        where it cannot be asked so (PostgreSQL, a database in memory)."""
+    def data_version(self) -> tuple[int, int] | None:
+        """SQLite's ``PRAGMA data_version`` of the log's file with its probe connection's epoch,
+        asked without giving up the GIL (events.data_version): the same pair means nothing
+        was committed in between. None where it cannot be asked so (PostgreSQL, a database
+        in memory, another driver) or not now (the database cannot be reached)."""
         probe = self._probe
         if probe is None:
             if not self._probing:
                 return None
-            probe = self._probe = probe_for(self.engine)
-            if probe is None:
-                self._probing = False
-                return None
+            with self._making_probe:  # one probe per store
+                probe = self._probe
+                if probe is None:
+                    try:
+                        probe = DataVersionProbe.for_engine(self.engine)
+                    except sa.exc.DBAPIError:
+                        return None  # asked again at the next read
+                    if probe is None:
+                        self._probing = False
+                        return None
+                    self._probe = probe
         return probe.version()
 
     def query(self, sql: str, params: tuple) -> list[tuple]:
