@@ -122,12 +122,13 @@ class BatchingStreamHandler(logging.Handler):
         with self._writing:
             lines = []
             plain = self.formatter.__class__ is JsonFormatter  # a queued line needs no record
+            level = logging.getLevelName(logging.INFO).lower()  # as a record would name it
             while self._queued:
                 record = self._queued.popleft()
                 if record.__class__ is tuple:
                     if plain:
                         try:
-                            lines.append(json_line(record[0], "info", log.name, record[1]))
+                            lines.append(json_line(record[0], level, log.name, record[1]))
                             continue
                         except Exception:  # as a record: logging reports it, the rest go on
                             pass
@@ -141,7 +142,9 @@ class BatchingStreamHandler(logging.Handler):
                     self.stream.write("\n".join(lines) + "\n")
                     self.stream.flush()
                 except Exception:  # a full disk, a closed pipe: those lines are lost, not
-                    self.handleError(record)  # the thread (logging's own way to report it)
+                    if record.__class__ is tuple:  # the thread (logging's own way to report)
+                        record = _request_record(*record)
+                    self.handleError(record)
 
     def close(self) -> None:
         self._stop.set()

@@ -315,3 +315,32 @@ def test_a_queued_line_is_written_byte_for_byte_as_json_dumps_writes_it():
                            "level": "info", "logger": "ecrf.request", **fields},
                           separators=(",", ":"))
     assert stream.getvalue() == expected + "\n"
+
+
+def test_a_queued_line_names_its_level_as_a_record_would():
+    stream = RecordingStream()
+    handler = BatchingStreamHandler(stream, interval=60)
+    handler.setFormatter(JsonFormatter())
+    logging.addLevelName(logging.INFO, "INFORMATION")
+    try:
+        handler.queue_fields(time.time(), {"request_id": "r-1"})
+        handler.close()
+    finally:
+        logging.addLevelName(logging.INFO, "INFO")
+    line, = lines_of(stream.getvalue())
+    assert line["level"] == "information"
+
+
+def test_a_failed_write_of_queued_lines_is_reported_with_a_record(monkeypatch):
+    class Broken(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError("disk full")
+
+    handler = BatchingStreamHandler(Broken(), interval=60)
+    handler.setFormatter(JsonFormatter())
+    reported: list = []
+    monkeypatch.setattr(handler, "handleError", reported.append)
+    handler.queue_fields(time.time(), {"request_id": "r-1"})
+    handler.close()
+    record, = reported
+    assert isinstance(record, logging.LogRecord) and record.fields == {"request_id": "r-1"}
