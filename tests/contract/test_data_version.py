@@ -54,6 +54,15 @@ def commit_elsewhere(path: str, n: int) -> None:
     """)], check=True, timeout=60)
 
 
+def append_elsewhere(engine: sa.Engine, signer, n: int) -> None:
+    """Append ``{"n": n}`` to S-1 (at version n - 1) through an engine of its own."""
+    other = make_engine(f"sqlite:///{file_of(engine)}")
+    try:
+        EventStore(other, signer=signer).append("S-1", noted(n), expected_version=n - 1)
+    finally:
+        other.dispose()
+
+
 def count_queries(store: EventStore, monkeypatch) -> list[str]:
     """The statements the store's reads send to the database from now on."""
     sent: list[str] = []
@@ -86,11 +95,7 @@ def test_reads_skip_the_log_query_while_nothing_was_committed_and_see_every_comm
     for _ in range(20):
         assert [e.data["n"] for e in store.read_stream("S-1")] == [1]
     assert sent == []  # twenty reads, no query: the data version stood still
-    other = make_engine(f"sqlite:///{file_of(engine)}")
-    try:
-        EventStore(other, signer=signer).append("S-1", noted(2), expected_version=1)
-    finally:
-        other.dispose()
+    append_elsewhere(engine, signer, 2)
     assert [e.data["n"] for e in store.read_stream("S-1")] == [1, 2]
     assert len(sent) == 1  # the commit moved the version: the log was read once
     assert [e.data["n"] for e in store.read_stream("S-1")] == [1, 2]
@@ -206,11 +211,7 @@ def test_a_commit_made_while_the_probe_was_closed_is_seen_by_the_next_read(
     assert [e.data["n"] for e in store.read_stream("S-1")] == [1]
     assert store._cache.data_version is not None  # remembered from the first connection
     engine.dispose()  # the probe's connection closed
-    other = make_engine(f"sqlite:///{file_of(engine)}")
-    try:
-        EventStore(other, signer=signer).append("S-1", noted(2), expected_version=1)
-    finally:
-        other.dispose()
+    append_elsewhere(engine, signer, 2)
     assert [e.data["n"] for e in store.read_stream("S-1")] == [1, 2]
 
 
