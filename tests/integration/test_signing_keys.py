@@ -61,17 +61,11 @@ def test_a_named_key_file_that_does_not_exist_is_a_clear_error(cli):
 
 
 def test_demo_creates_the_key_in_the_instance_folder_on_first_start(tmp_path, monkeypatch):
-    from ecrf import app as app_module
-
     monkeypatch.delenv("ECRF_SIGNING_KEY")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'first.db'}")
     monkeypatch.setenv("ECRF_SECRET_KEY", "first-start")
-    real = app_module.Flask
-
-    def in_tmp(name, **kw):  # an instance folder in the test's tmp, not in the repository
-        return real(name, **{**kw, "instance_path": str(tmp_path / "instance")})
-
-    monkeypatch.setattr(app_module, "Flask", in_tmp)
+    # an instance folder in the test's tmp, not in the repository
+    monkeypatch.setenv("ECRF_INSTANCE_PATH", str(tmp_path / "instance"))
     first = CliRunner().invoke(main, ["demo", "--accounts-only"], catch_exceptions=False)
     assert first.exit_code == 0, first.output
     key_file = tmp_path / "instance" / "signing_key.pem"
